@@ -1,0 +1,18 @@
+"""The contract, read from ``openapi.yaml``: the one place the API's shape is written down.
+
+The mock server, the conformance suite, the docs and the tests all learn the API from this
+package, so none of them keeps a second, hand-written copy of a field list or an error code.
+"""
+
+from craftkit_spec.loading import load_raw, load_resolved, spec_path
+from craftkit_spec.walk import Operation, error_codes, error_table, iter_operations
+
+__all__ = [
+    "Operation",
+    "error_codes",
+    "error_table",
+    "iter_operations",
+    "load_raw",
+    "load_resolved",
+    "spec_path",
+]

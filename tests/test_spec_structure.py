@@ -1,0 +1,208 @@
+"""The spec keeps its own conventions: one error envelope, auth errors, headers, links, samples.
+
+These are the promises the mock, the suite and the docs rely on when they read the spec;
+each test names the convention it guards.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.versions import consts as validator_versions
+
+import craftkit_spec
+
+SPEC = craftkit_spec.load_resolved()
+OPERATIONS = list(craftkit_spec.iter_operations(SPEC))
+BY_ID = {operation.operation_id: operation for operation in OPERATIONS}
+
+
+def _ids(operation: craftkit_spec.Operation) -> str:
+    return operation.operation_id
+
+
+def test_spec_is_valid_openapi_3_1(raw_spec: dict[str, Any]) -> None:
+    assert raw_spec["openapi"].startswith("3.1.")
+    validate(raw_spec)
+
+
+def test_validator_knows_3_1() -> None:
+    """The check above means something only if the validator speaks 3.1."""
+    assert hasattr(validator_versions, "OPENAPIV31")
+
+
+def test_operation_ids_are_unique(raw_spec: dict[str, Any]) -> None:
+    ids = [op.operation_id for op in craftkit_spec.iter_operations(raw_spec)]
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_servers_name_production_and_the_mock(raw_spec: dict[str, Any]) -> None:
+    urls = [server["url"] for server in raw_spec["servers"]]
+    assert urls == ["https://api.craftkit.dev", "http://127.0.0.1:4010"]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
+def test_operation_is_documented_with_its_source(operation: craftkit_spec.Operation) -> None:
+    definition = operation.definition
+    assert definition["summary"] and definition["tags"]
+    assert re.search(r"\((seed \d{3}|notes [AB])", definition["description"]), (
+        f"{operation.operation_id}: the description does not cite the seed or note it comes from"
+    )
+
+
+@pytest.mark.parametrize("operation", [o for o in OPERATIONS if o.is_authenticated], ids=_ids)
+def test_authenticated_operation_declares_auth_and_throttling_errors(
+    operation: craftkit_spec.Operation,
+) -> None:
+    assert {"401", "403", "429"} <= set(operation.responses)
+    assert craftkit_spec.error_codes(operation.responses["401"]) == {"unauthorized"}
+    assert craftkit_spec.error_codes(operation.responses["403"]) == {"forbidden"}
+
+
+def test_public_operations_are_exactly_health_and_the_share_page() -> None:
+    public = {o.operation_id for o in OPERATIONS if not o.is_authenticated}
+    assert public == {"getHealth", "viewSharePage", "downloadSharedPdf"}
+    assert SPEC["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
+def test_throttling_and_unavailability_carry_retry_after(operation: craftkit_spec.Operation) -> None:
+    for status in ("429", "503"):
+        response = operation.responses.get(status)
+        if response is None:
+            continue
+        header = response["headers"]["Retry-After"]
+        assert header["schema"]["type"] == "integer"
+        assert header["required"] is (status == "429")
+
+
+ERROR_RESPONSES = [
+    (op.operation_id, status, response)
+    for op in OPERATIONS
+    for status, response in op.responses.items()
+    if int(status) >= 400
+]
+
+
+@pytest.mark.parametrize(("operation_id", "status", "response"), ERROR_RESPONSES, ids=str)
+def test_error_response_is_the_envelope_narrowed_to_its_codes(
+    operation_id: str, status: str, response: dict[str, Any]
+) -> None:
+    assert list(response["content"]) == ["application/json"]
+    schema = response["content"]["application/json"]["schema"]
+    codes = craftkit_spec.error_codes(response)
+    for code in codes:
+        jsonschema.validate({"error": {"code": code, "message": "m"}}, schema)
+    others = set(SPEC["components"]["schemas"]["ErrorCode"]["enum"]) - codes
+    for code in others:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"error": {"code": code, "message": "m"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"code": next(iter(codes)), "message": "flat, not enveloped"}, schema)
+    issues = {"formErrors": [], "fieldErrors": {"to": ["Invalid email"]}}
+    jsonschema.validate({"error": {"code": next(iter(codes)), "message": "m", "issues": issues}}, schema)
+
+
+def test_every_declared_code_is_answered_somewhere() -> None:
+    """A code in the enum is either answered by an operation or listed for every call."""
+    enum = set(SPEC["components"]["schemas"]["ErrorCode"]["enum"])
+    answered = set().union(*craftkit_spec.error_table(SPEC).values())
+    general = set(re.findall(r"^\| \d{3} \| `([a-z_]+)` \|", SPEC["info"]["description"], re.M))
+    assert answered | general == enum
+    assert general == {"method_not_allowed", "payload_too_large", "rate_limited", "internal"}
+
+
+@pytest.mark.parametrize(
+    "operation", [o for o in OPERATIONS if o.operation_id.startswith("download")], ids=_ids
+)
+def test_downloads_declare_pdf_and_its_headers(operation: craftkit_spec.Operation) -> None:
+    ok = operation.responses["200"]
+    assert list(ok["content"]) == ["application/pdf"]
+    assert ok["headers"]["Content-Length"]["required"] is True
+    disposition = ok["headers"]["Content-Disposition"]
+    assert disposition["required"] is True
+    pattern = re.compile(disposition["schema"]["pattern"])
+    assert pattern.match('attachment; filename="0193c2c3-5b1e-7a3c-9f2d-4e8b6a1c0d2f.pdf"')
+    assert not pattern.match('inline; filename="x.pdf"')
+
+
+def test_render_submission_takes_and_echoes_the_idempotency_key() -> None:
+    operation = BY_ID["renderTemplate"]
+    names = [p["name"] for p in operation.definition["parameters"]]
+    assert names == ["Idempotency-Key"]
+    assert {"200", "202"} <= set(operation.responses)
+    for status in ("200", "202"):
+        assert "Idempotency-Key" in operation.responses[status]["headers"]
+
+
+LINKS = [
+    (op.operation_id, status, name, link)
+    for op in OPERATIONS
+    for status, response in op.responses.items()
+    for name, link in response.get("links", {}).items()
+]
+
+
+@pytest.mark.parametrize(("source", "status", "name", "link"), LINKS, ids=lambda v: str(v)[:30])
+def test_link_targets_a_real_operation_and_its_parameters(
+    source: str, status: str, name: str, link: dict[str, Any]
+) -> None:
+    target = BY_ID[link["operationId"]]
+    path_item = SPEC["paths"][target.path]
+    params = {p["name"] for p in path_item.get("parameters", [])} | {
+        p["name"] for p in target.definition.get("parameters", []) if p["in"] == "path"
+    }
+    path_params = set(re.findall(r"\{(\w+)\}", target.path))
+    assert set(link["parameters"]) == path_params <= params
+    for expression in link["parameters"].values():
+        assert re.fullmatch(r"\$(response\.body#/\w+|request\.path\.\w+)", expression)
+
+
+def test_stateful_flows_are_linked() -> None:
+    """render → get/download/share, share → list/revoke/open, email → revoke (issue #2)."""
+    wanted = {
+        ("renderTemplate", "getRender"),
+        ("renderTemplate", "downloadRender"),
+        ("renderTemplate", "createShare"),
+        ("createShare", "listShares"),
+        ("createShare", "revokeShare"),
+        ("createShare", "viewSharePage"),
+        ("emailRender", "revokeShare"),
+    }
+    present = {(source, link["operationId"]) for source, _, _, link in LINKS}
+    assert wanted <= present
+
+
+SAMPLE_LABELS = ["curl", "Node.js", "Python"]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
+def test_code_samples_cover_curl_node_and_python(operation: craftkit_spec.Operation) -> None:
+    samples = operation.definition["x-codeSamples"]
+    assert [sample["label"] for sample in samples] == SAMPLE_LABELS
+    curl = samples[0]["source"]
+    pattern = re.sub(r"\\\{\w+\\\}", r"[^/\\s]+", re.escape(operation.path)) + r"(\s|$)"
+    assert re.search(pattern, curl), f"curl sample does not call {operation.path}"
+    method = operation.method.upper()
+    assert (f"-X {method}" in curl) == (method != "GET")
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
+def test_code_samples_are_syntactically_valid(
+    operation: craftkit_spec.Operation, tmp_path: Path
+) -> None:
+    curl, node, python = (s["source"] for s in operation.definition["x-codeSamples"])
+    compile(python, f"{operation.operation_id}.py", "exec")
+    subprocess.run(["bash", "-n"], input=curl, text=True, check=True)
+    node_binary = shutil.which("node")
+    assert node_binary is not None, "Node.js is needed to check the Node.js samples"
+    script = tmp_path / "sample.mjs"
+    script.write_text(node, encoding="utf-8")
+    subprocess.run([node_binary, "--check", str(script)], check=True, capture_output=True)
