@@ -4,7 +4,7 @@ The mock server, the conformance suite, the docs and the tests all learn the API
 package, so none of them keeps a second, hand-written copy of a field list or an error code.
 """
 
-from craftkit_spec.loading import load_raw, load_resolved, spec_path
+from craftkit_spec.loading import load_raw, load_resolved, load_validated, spec_path
 from craftkit_spec.walk import Operation, error_codes, error_table, iter_operations
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "iter_operations",
     "load_raw",
     "load_resolved",
+    "load_validated",
     "spec_path",
 ]

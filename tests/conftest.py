@@ -1,12 +1,24 @@
-"""Fixtures shared by every test module: the spec, as written and resolved."""
+"""Fixtures shared by every test module: the spec, and a live mock with a client for it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 import craftkit_spec
+from mock_server import create_app
+from mock_server.seed import default_seed_path, load_seed
+from mock_server.testing import ThreadedServer
+
+SEED = load_seed(default_seed_path())
+ACME, GLOBEX = SEED.projects
+ACME_KEY, GLOBEX_KEY = ACME.api_key, GLOBEX.api_key
+SUCCEEDED_RENDER = ACME.renders[0].id
+QUEUED_RENDER = ACME.renders[1].id
+GLOBEX_RENDER = GLOBEX.renders[0].id
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +30,70 @@ def raw_spec() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def resolved_spec() -> dict[str, Any]:
     """The spec validated and with every ``$ref`` inlined."""
-    return craftkit_spec.load_resolved()
+    return craftkit_spec.load_validated()
+
+
+@pytest.fixture(scope="session")
+def mock_url() -> Iterator[str]:
+    """One mock server for the session, with default settings; tests reset it."""
+    server = ThreadedServer(create_app())
+    yield server.start()
+    server.stop()
+
+
+class Api:
+    """A client of the mock with a project key, and the flows tests repeat."""
+
+    def __init__(self, base_url: str, key: str = ACME_KEY) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.key = key
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        """The Authorization header for a key (this client's by default)."""
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, headers={**self.auth(), **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.post(path, headers={**self.auth(), **kwargs.pop("headers", {})}, **kwargs)
+
+    def delete(self, path: str) -> httpx.Response:
+        return self.http.delete(path, headers=self.auth())
+
+    def create_share(self, render_id: str = SUCCEEDED_RENDER, **body: Any) -> dict[str, Any]:
+        response = self.post(f"/v1/renders/{render_id}/shares", json=body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def shares(self, render_id: str = SUCCEEDED_RENDER) -> list[dict[str, Any]]:
+        response = self.get(f"/v1/renders/{render_id}/shares")
+        assert response.status_code == 200, response.text
+        rows: list[dict[str, Any]] = response.json()["shares"]
+        return rows
+
+    def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A control API call (no key)."""
+        return self.http.request(method, f"/_mock{path}", **kwargs)
+
+    def new_render(self, status: str = "succeeded", key: str | None = None, **body: Any) -> str:
+        response = self.control(
+            "POST", "/renders", json={"apiKey": key or self.key, "status": status, **body}
+        )
+        assert response.status_code == 201, response.text
+        render_id: str = response.json()["id"]
+        return render_id
+
+    def advance(self, seconds: float) -> None:
+        response = self.control("POST", "/clock", json={"advanceSeconds": seconds})
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def api(mock_url: str) -> Iterator[Api]:
+    """A client of the session's mock, reset to the seed first."""
+    client = Api(mock_url)
+    assert client.control("POST", "/reset").status_code == 204
+    yield client
+    client.http.close()

@@ -75,7 +75,9 @@ _ERROR_LINE = re.compile(r"^\| (\d{3}) \| ([a-z_]+) \|$")
 _RESPONSE_HEADING = re.compile(r"^Response — (\d{3})")
 
 
-def read_web_page(seed: Path, openapi_paths: Iterable[str]) -> tuple[list[ErrorRow], list[FieldRow]]:
+def read_web_page(
+    seed: Path, openapi_paths: Iterable[str]
+) -> tuple[list[ErrorRow], list[FieldRow]]:
     """Read seed 000's layout: one cell per line, headings glued to preceding text."""
     matcher = _OperationMatcher(openapi_paths)
     lines = seed.read_text(encoding="utf-8").splitlines()
@@ -145,7 +147,9 @@ def read_markdown_page(
     return errors, fields
 
 
-def read_plain_page(seed: Path, openapi_paths: Iterable[str]) -> tuple[list[ErrorRow], list[FieldRow]]:
+def read_plain_page(
+    seed: Path, openapi_paths: Iterable[str]
+) -> tuple[list[ErrorRow], list[FieldRow]]:
     """Read seed 002's layout: space-separated tables under plain headings."""
     matcher = _OperationMatcher(openapi_paths)
     lines = seed.read_text(encoding="utf-8").splitlines()

@@ -65,7 +65,9 @@ def all_examples() -> Iterator[Example]:
             "parameters", []
         ):
             if "example" in parameter:
-                yield Example(f"{name} param {parameter['name']}", parameter["example"], parameter["schema"])
+                yield Example(
+                    f"{name} param {parameter['name']}", parameter["example"], parameter["schema"]
+                )
         body = operation.definition.get("requestBody", {})
         for media_type, media in body.get("content", {}).items():
             yield from _media_examples(f"{name} request {media_type}", media)
@@ -74,7 +76,9 @@ def all_examples() -> Iterator[Example]:
                 yield from _media_examples(f"{name} {status} {media_type}", media)
             for header, spec in response.get("headers", {}).items():
                 if "example" in spec:
-                    yield Example(f"{name} {status} header {header}", spec["example"], spec["schema"])
+                    yield Example(
+                        f"{name} {status} header {header}", spec["example"], spec["schema"]
+                    )
     for schema_name, schema in SPEC["components"]["schemas"].items():
         yield from _schema_examples(f"schema {schema_name}", schema)
 
@@ -105,7 +109,9 @@ def test_a_broken_example_is_caught() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**good, "clickCount": "3"}, schema, format_checker=FORMATS)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**good, "createdAt": "2026-06-05T10:05:00Z"}, schema, format_checker=FORMATS)
+        jsonschema.validate(
+            {**good, "createdAt": "2026-06-05T10:05:00Z"}, schema, format_checker=FORMATS
+        )
     assert list(undeclared_keys({**good, "clikCount": 3}, schema)) == ["/clikCount"]
 
 

@@ -67,7 +67,9 @@ def test_seed_field_is_declared(row: FieldRow, resolved_spec: dict[str, Any]) ->
     path_item = resolved_spec["paths"][row.path]
     operation = path_item[row.method]
     if row.location == "path":
-        names = {p["name"] for p in path_item.get("parameters", []) + operation.get("parameters", [])}
+        names = {
+            p["name"] for p in path_item.get("parameters", []) + operation.get("parameters", [])
+        }
         assert row.name in names
         return
     if row.location == "header":

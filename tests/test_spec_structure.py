@@ -51,7 +51,8 @@ def test_servers_name_production_and_the_mock(raw_spec: dict[str, Any]) -> None:
 @pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
 def test_operation_is_documented_with_its_source(operation: craftkit_spec.Operation) -> None:
     definition = operation.definition
-    assert definition["summary"] and definition["tags"]
+    assert definition["summary"]
+    assert definition["tags"]
     assert re.search(r"\((seed \d{3}|notes [AB])", definition["description"]), (
         f"{operation.operation_id}: the description does not cite the seed or note it comes from"
     )
@@ -73,7 +74,9 @@ def test_public_operations_are_exactly_health_and_the_share_page() -> None:
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
-def test_throttling_and_unavailability_carry_retry_after(operation: craftkit_spec.Operation) -> None:
+def test_throttling_and_unavailability_carry_retry_after(
+    operation: craftkit_spec.Operation,
+) -> None:
     for status in ("429", "503"):
         response = operation.responses.get(status)
         if response is None:
@@ -107,7 +110,9 @@ def test_error_response_is_the_envelope_narrowed_to_its_codes(
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"code": next(iter(codes)), "message": "flat, not enveloped"}, schema)
     issues = {"formErrors": [], "fieldErrors": {"to": ["Invalid email"]}}
-    jsonschema.validate({"error": {"code": next(iter(codes)), "message": "m", "issues": issues}}, schema)
+    jsonschema.validate(
+        {"error": {"code": next(iter(codes)), "message": "m", "issues": issues}}, schema
+    )
 
 
 def test_every_declared_code_is_answered_somewhere() -> None:
@@ -166,7 +171,7 @@ def test_link_targets_a_real_operation_and_its_parameters(
 
 
 def test_stateful_flows_are_linked() -> None:
-    """render → get/download/share, share → list/revoke/open, email → revoke (issue #2)."""
+    """Render → get/download/share, share → list/revoke/open, email → revoke (issue #2)."""
     wanted = {
         ("renderTemplate", "getRender"),
         ("renderTemplate", "downloadRender"),

@@ -1,0 +1,67 @@
+"""``craftkit-mock``: start the reference mock on uvicorn and say how to use it.
+
+Exit codes: 0 after a clean stop, 2 for a bad option, setting or seed file (with a message
+that names it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mock_server.seed import Seed, SeedError, default_seed_path, load_seed
+from mock_server.settings import Settings, SettingsError
+
+
+def banner(seed: Seed, base_url: str) -> list[str]:
+    """The lines printed at start: where the mock is, and each seeded project's key and renders."""
+    lines = [
+        f"Craftkit mock: {base_url}  (control API: {base_url}/_mock, reset: POST /_mock/reset)"
+    ]
+    for project in seed.projects:
+        renders = ", ".join(f"{r.id} ({r.status})" for r in project.renders) or "none"
+        lines.append(f"  project {project.name!r}  key {project.api_key}  renders: {renders}")
+    return lines
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--seed",
+    "seed_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Seed file (default: the shipped fixtures/seed.yaml).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def main(host: str, port: int, seed_path: Path | None, log_level: str, access_log: bool) -> None:
+    """Start the Craftkit Shares & delivery reference mock.
+
+    Settings come from the environment with the real service's names (SHARE_BASE_URL,
+    APP_URL, RESEND_API_KEY, EMAIL_FROM, RESEND_BASE_URL, S3_PUBLIC_URL) and mock-only
+    CRAFTKIT_MOCK_* variables; see README.md.
+    """
+    try:
+        settings = Settings.from_env(os.environ)
+        seed = load_seed(seed_path or default_seed_path())
+    except (SettingsError, SeedError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+    import uvicorn
+
+    from mock_server.app import create_app
+
+    app = create_app(settings, seed)
+    shown_host = f"[{host}]" if ":" in host else host
+    for line in banner(seed, f"http://{shown_host}:{port}"):
+        click.echo(line)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)

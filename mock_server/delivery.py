@@ -1,0 +1,85 @@
+"""Choosing how an email leaves: the transport the faults name, and the sender to use.
+
+``none`` (or ``resend`` without ``RESEND_API_KEY`` and a sender) is ``503
+email_not_configured``; the ``emailSendFails`` fault makes any transport reject the send, as
+Resend does for an unverified domain, so the ``502`` path can be exercised without a provider.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mock_server.email import EmailTransport, OutgoingEmail, ResendTransport
+from mock_server.errors import EmailNotConfigured, EmailSendFailed
+from mock_server.store import Project, Store
+
+if TYPE_CHECKING:
+    import httpx
+
+OUTBOX_SENDER = "Craftkit <no-reply@craftkit.dev>"
+
+
+class OutboxTransport:
+    """Keeps the mail in the store's outbox, readable through ``GET /_mock/emails``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def send(self, email: OutgoingEmail) -> str:
+        """Keep the email; its outbox id is the message id."""
+        return self._store.keep_in_outbox(email)
+
+
+class RejectingTransport:
+    """Rejects every send the way Resend rejects a send from an unverified domain."""
+
+    async def send(self, email: OutgoingEmail) -> str:
+        """Always fail."""
+        raise EmailSendFailed(
+            f"Resend rejected the email (403): The {email.sender.rsplit('@', 1)[-1].rstrip('>')} "
+            "domain is not verified (simulated by the emailSendFails fault)"
+        )
+
+
+class EmailDispatcher:
+    """Picks the transport and sender for each send from the current faults and settings."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client for Resend, made on first use (httpx is slow to import)."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if one was made."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def transport_for(self, project: Project) -> tuple[str, EmailTransport]:
+        """The sender address and transport to use; ``EmailNotConfigured`` when there is none."""
+        settings = self._store.settings
+        faults = self._store.faults
+        if faults.email_transport == "none":
+            raise EmailNotConfigured()
+        if faults.email_transport == "resend":
+            sender = project.email_from or settings.email_from
+            if not settings.resend_api_key or not sender:
+                raise EmailNotConfigured(
+                    "Email is not configured: set RESEND_API_KEY and EMAIL_FROM"
+                )
+            transport: EmailTransport = ResendTransport(
+                self._http(), settings.resend_base_url, settings.resend_api_key
+            )
+        else:
+            sender = project.email_from or settings.email_from or OUTBOX_SENDER
+            transport = OutboxTransport(self._store)
+        if faults.email_send_fails:
+            return sender, RejectingTransport()
+        return sender, transport

@@ -1,0 +1,56 @@
+"""Identifiers and secrets: UUIDv7 ids, API keys and share tokens.
+
+Share tokens must be re-shown in share lists yet never be held in plain form by the store.
+A token is therefore derived, ``cks_`` + HMAC-SHA256(secret, nonce), from a random 128-bit
+nonce kept in the store and a process secret kept here, outside it; the store looks tokens
+up by their SHA-256 digest. A dump of the store alone cannot produce a working link.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime
+
+SHARE_TOKEN_PREFIX = "cks_"
+NONCE_BYTES = 16
+
+
+def uuid7(at: datetime) -> str:
+    """A UUIDv7 string whose timestamp is ``at`` (RFC 9562 layout, 74 random bits)."""
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    random_bits = int.from_bytes(secrets.token_bytes(10), "big")
+    rand_a = random_bits >> 68 & 0xFFF
+    rand_b = random_bits & ((1 << 62) - 1)
+    value = millis << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 hex digest under which a key or token is stored."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_api_key(environment: str = "test") -> str:
+    """A fresh project key, ``ck_test_…`` or ``ck_live_…``, with 192 random bits."""
+    return f"ck_{environment}_{secrets.token_urlsafe(24)}"
+
+
+class ShareTokenMinter:
+    """Derives share tokens from per-share nonces with a secret the store never sees."""
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret or secrets.token_bytes(32)
+
+    @staticmethod
+    def new_nonce() -> bytes:
+        """128 random bits for one share."""
+        return secrets.token_bytes(NONCE_BYTES)
+
+    def token(self, nonce: bytes) -> str:
+        """The share token for a nonce: ``cks_`` + 43 URL-safe characters."""
+        mac = hmac.new(self._secret, nonce, hashlib.sha256).digest()
+        return SHARE_TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")

@@ -1,0 +1,45 @@
+"""Real PDFs for renders, drawn with fpdf2: the template's name and the render's data.
+
+The built-in PDF fonts cover Latin-1 only, so other characters are drawn as ``?``; the
+document stays a valid PDF whatever the data holds. Output is deterministic for a render
+(its creation date is the render's), so repeated downloads are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+_MAX_DATA_CHARS = 20_000
+
+
+def _latin1(text: str) -> str:
+    return text.encode("latin-1", errors="replace").decode("latin-1")
+
+
+def render_pdf(
+    *, render_id: str, template_name: str, version: int, data: object, created_at: datetime
+) -> bytes:
+    """Draw one render as a one-or-more page PDF and return its bytes."""
+    from fpdf import FPDF  # imported on first use: a quarter of a second off the mock's start
+    from fpdf.enums import WrapMode
+
+    document = FPDF(format="A4")
+    document.set_creation_date(created_at)
+    document.set_title(_latin1(f"{template_name} - {render_id}"))
+    document.set_author("Craftkit mock")
+    document.set_auto_page_break(auto=True, margin=15)
+    document.add_page()
+    document.set_font("helvetica", style="B", size=18)
+    document.cell(0, 12, _latin1(template_name), new_x="LMARGIN", new_y="NEXT")
+    document.set_font("helvetica", size=9)
+    document.cell(
+        0, 6, f"Render {render_id}  -  template version {version}", new_x="LMARGIN", new_y="NEXT"
+    )
+    document.ln(4)
+    document.set_font("courier", size=9)
+    pretty = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    if len(pretty) > _MAX_DATA_CHARS:
+        pretty = pretty[:_MAX_DATA_CHARS] + "\n..."
+    document.multi_cell(0, 4.5, _latin1(pretty), wrapmode=WrapMode.CHAR)
+    return bytes(document.output())

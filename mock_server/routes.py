@@ -1,0 +1,248 @@
+"""The public API's endpoints. Each one translates: read the request, call the store, answer.
+
+Validation order (notes B.2): authentication first, then the body (``invalid_json`` →
+``invalid_request``), then the resource (``404``), then its state (``409``), then email
+configuration (``503``) and the send (``502``).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server import domain, email, errors, present
+from mock_server.wire import JSONResponse, authenticate, client_ip, origin, read_json, store_of
+
+_MAX_IDEMPOTENCY_KEY = 200
+
+
+def _share_base(request: Request, share_domain: str | None) -> str:
+    settings = store_of(request).settings
+    return domain.share_base(
+        custom_domain=share_domain,
+        share_base_url=settings.share_base_url,
+        app_url=settings.app_url,
+        request_origin=origin(request),
+    )
+
+
+async def health(request: Request) -> Response:
+    """``GET /health``."""
+    return JSONResponse({"status": "ok"})
+
+
+async def render_template(request: Request) -> Response:
+    """``POST /v1/templates/{slug}/render``: 202 new, 200 replay of an idempotency key."""
+    project = authenticate(request)
+    body = await read_json(request, "renderTemplate")
+    header_key = request.headers.get("idempotency-key")
+    if header_key is not None and not 1 <= len(header_key) <= _MAX_IDEMPOTENCY_KEY:
+        raise errors.InvalidRequest(
+            issues={
+                "formErrors": ["Idempotency-Key must be 1 to 200 characters"],
+                "fieldErrors": {},
+            }
+        )
+    options: dict[str, Any] = body.get("options") or {}
+    store = store_of(request)
+    render, created = store.submit_render(
+        project,
+        slug=request.path_params["slug"],
+        data=body["data"],
+        version=options.get("versionNumber"),
+        idempotency_key=header_key or body.get("jobId"),
+        filename=options.get("filename"),
+    )
+    _, state = store.get_render(project, render.id)
+    headers = {"Idempotency-Key": header_key} if header_key else None
+    content = present.render_submission(render, state, origin(request), store.settings)
+    return JSONResponse(content, status_code=202 if created else 200, headers=headers)
+
+
+async def get_render(request: Request) -> Response:
+    """``GET /v1/renders/{id}``."""
+    project = authenticate(request)
+    store = store_of(request)
+    render, state = store.get_render(project, request.path_params["id"])
+    return JSONResponse(present.render_body(render, state, origin(request), store.settings))
+
+
+def _pdf_response(render_id: str, pdf: bytes) -> Response:
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{render_id}.pdf"'},
+    )
+
+
+async def download_render(request: Request) -> Response:
+    """``GET /v1/renders/{id}/download``: the whole PDF, or a clean error."""
+    project = authenticate(request)
+    render, pdf = store_of(request).download(project, request.path_params["id"])
+    return _pdf_response(render.id, pdf)
+
+
+async def create_share(request: Request) -> Response:
+    """``POST /v1/renders/{id}/shares``."""
+    project = authenticate(request)
+    body = await read_json(request, "createShare")
+    expires = body.get("expiresAt")
+    share, token = store_of(request).create_share(
+        project,
+        request.path_params["id"],
+        channel=body.get("channel", "link"),
+        recipient_email=body.get("recipientEmail"),
+        message=body.get("message"),
+        expires_at=domain.parse_timestamp(expires) if expires else None,
+    )
+    base = _share_base(request, project.share_domain)
+    return JSONResponse(present.created_share(share, token, base), status_code=201)
+
+
+async def list_shares(request: Request) -> Response:
+    """``GET /v1/renders/{id}/shares``: newest first, revoked included."""
+    project = authenticate(request)
+    store = store_of(request)
+    rows = store.list_shares(project, request.path_params["id"])
+    base = _share_base(request, project.share_domain)
+    shares = [
+        present.listed_share(share, store.share_token(share), clicks, base)
+        for share, clicks in rows
+    ]
+    return JSONResponse({"shares": shares})
+
+
+async def shares(request: Request) -> Response:
+    """``/v1/renders/{id}/shares``: one route for both methods, so 405 lists both in Allow."""
+    if request.method == "POST":
+        return await create_share(request)
+    return await list_shares(request)
+
+
+async def revoke_share(request: Request) -> Response:
+    """``DELETE /v1/renders/{id}/shares/{shareId}``: once."""
+    project = authenticate(request)
+    share = store_of(request).revoke_share(
+        project, request.path_params["id"], request.path_params["shareId"]
+    )
+    assert share.revoked_at is not None
+    return JSONResponse({"id": share.id, "revokedAt": domain.format_timestamp(share.revoked_at)})
+
+
+async def email_render(request: Request) -> Response:
+    """``POST /v1/renders/{id}/email``: write the email share, then send it."""
+    project = authenticate(request)
+    body = await read_json(request, "emailRender")
+    store = store_of(request)
+    render = store.succeeded_render(project, request.path_params["id"])
+    sender, transport = request.app.state.email.transport_for(project)
+    expires = body.get("expiresAt")
+    share, token = store.add_email_share(
+        render,
+        to=body["to"],
+        message=body.get("message"),
+        expires_at=domain.parse_timestamp(expires) if expires else None,
+    )
+    url = present.share_url(_share_base(request, project.share_domain), token)
+    outgoing = email.compose(
+        sender=sender,
+        to=body["to"],
+        recipient_name=body.get("recipientName"),
+        message=body.get("message"),
+        share_url=url,
+        document_name=render.template_name,
+        render_id=render.id,
+        share_id=share.id,
+    )
+    message_id = await transport.send(outgoing)
+    sent_at = store.clock.now()
+    store.record_email_sent(outgoing, message_id, sent_at)
+    content = {
+        "id": share.id,
+        "shareToken": token,
+        "shareUrl": url,
+        "emailMessageId": message_id,
+        "sentAt": domain.format_timestamp(sent_at),
+    }
+    return JSONResponse(content, status_code=201)
+
+
+async def record_event(request: Request) -> Response:
+    """``POST /v1/renders/{id}/events``: de-duplicated per type and source IP."""
+    project = authenticate(request)
+    body = await read_json(request, "recordRenderEvent")
+    recorded = store_of(request).record_render_event(
+        project,
+        request.path_params["id"],
+        body["eventType"],
+        client_ip(request),
+        body.get("metadata"),
+    )
+    return JSONResponse({"recorded": recorded})
+
+
+async def engagement(request: Request) -> Response:
+    """``GET /v1/renders/{id}/engagement``."""
+    project = authenticate(request)
+    view = store_of(request).engagement(project, request.path_params["id"])
+    return JSONResponse(present.engagement_body(view))
+
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="robots" content="noindex">
+<title>Shared document: {title}</title></head>
+<body>
+<main>
+<h1>{title}</h1>
+{note}
+<p><a href="{download}">Download the PDF</a></p>
+</main>
+</body>
+</html>
+"""
+
+
+async def share_page(request: Request) -> Response:
+    """``GET /share/{token}``: the recipient's page; counts a (de-duplicated) view."""
+    store = store_of(request)
+    token = request.path_params["token"]
+    share, render = store.resolve_share(token)
+    store.record_share_event(share, "viewed", client_ip(request))
+    note = f"<p>{html.escape(share.message)}</p>" if share.message else ""
+    page = _PAGE.format(
+        title=html.escape(render.template_name),
+        note=note,
+        download=html.escape(f"/share/{token}/download", quote=True),
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+async def share_download(request: Request) -> Response:
+    """``GET /share/{token}/download``: the PDF; counts a (de-duplicated) download."""
+    store = store_of(request)
+    share, render = store.resolve_share(request.path_params["token"])
+    pdf = store.shared_pdf(render)
+    store.record_share_event(share, "downloaded", client_ip(request))
+    return _pdf_response(render.id, pdf)
+
+
+def api_routes() -> list[BaseRoute]:
+    """The public API's routes."""
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/templates/{slug}/render", render_template, methods=["POST"]),
+        Route("/v1/renders/{id}", get_render, methods=["GET"]),
+        Route("/v1/renders/{id}/download", download_render, methods=["GET"]),
+        Route("/v1/renders/{id}/shares", shares, methods=["GET", "POST"]),
+        Route("/v1/renders/{id}/shares/{shareId}", revoke_share, methods=["DELETE"]),
+        Route("/v1/renders/{id}/email", email_render, methods=["POST"]),
+        Route("/v1/renders/{id}/events", record_event, methods=["POST"]),
+        Route("/v1/renders/{id}/engagement", engagement, methods=["GET"]),
+        Route("/share/{token}", share_page, methods=["GET"]),
+        Route("/share/{token}/download", share_download, methods=["GET"]),
+    ]

@@ -1,0 +1,115 @@
+"""Settings of the mock, read once from an injected environment mapping.
+
+The real service's variable names are kept where it has them (``SHARE_BASE_URL``,
+``APP_URL``, ``RESEND_API_KEY``, ``EMAIL_FROM``, ``RESEND_BASE_URL``, ``S3_PUBLIC_URL``), so a
+partner's deployment configuration carries over; mock-only knobs are ``CRAFTKIT_MOCK_*``.
+A bad value fails at start with a message that names the variable, never later.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+EmailTransportName = Literal["outbox", "resend", "none"]
+EMAIL_TRANSPORTS: tuple[EmailTransportName, ...] = ("outbox", "resend", "none")
+DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
+ONE_MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting has a value the mock cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one mock instance."""
+
+    share_base_url: str | None = None
+    app_url: str | None = None
+    resend_api_key: str | None = None
+    email_from: str | None = None
+    resend_base_url: str = DEFAULT_RESEND_BASE_URL
+    s3_public_url: str | None = None
+    email_transport: EmailTransportName = "outbox"
+    queue_seconds: float = 0.5
+    render_seconds: float = 1.5
+    max_body_bytes: int = ONE_MIB
+    journal_size: int = 1000
+    trust_forwarded_for: bool = True
+    token_secret: bytes | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping (``os.environ`` or a test's dict)."""
+
+        def text(name: str) -> str | None:
+            value = environ.get(name, "").strip()
+            return value or None
+
+        def url(name: str) -> str | None:
+            value = text(name)
+            if value is None:
+                return None
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+            return value.rstrip("/")
+
+        def number(name: str, default: float, minimum: float) -> float:
+            value = text(name)
+            if value is None:
+                return default
+            try:
+                parsed = float(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {value!r}") from None
+            if not math.isfinite(parsed) or parsed < minimum:
+                raise SettingsError(f"{name} must be a number >= {minimum}, got {value!r}")
+            return parsed
+
+        def flag(name: str, default: bool) -> bool:
+            value = text(name)
+            if value is None:
+                return default
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+        transport = text("CRAFTKIT_MOCK_EMAIL_TRANSPORT") or "outbox"
+        if transport not in EMAIL_TRANSPORTS:
+            raise SettingsError(
+                f"CRAFTKIT_MOCK_EMAIL_TRANSPORT must be one of {', '.join(EMAIL_TRANSPORTS)}, "
+                f"got {transport!r}"
+            )
+        secret = text("CRAFTKIT_MOCK_TOKEN_SECRET")
+        try:
+            token_secret = bytes.fromhex(secret) if secret else None
+        except ValueError:
+            raise SettingsError("CRAFTKIT_MOCK_TOKEN_SECRET must be hex") from None
+        if token_secret is not None and len(token_secret) < 16:
+            raise SettingsError("CRAFTKIT_MOCK_TOKEN_SECRET must be at least 16 bytes (32 hex)")
+        email_from = text("EMAIL_FROM")
+        if email_from is not None and "@" not in email_from:
+            raise SettingsError(f"EMAIL_FROM must contain an address, got {email_from!r}")
+        return cls(
+            share_base_url=url("SHARE_BASE_URL"),
+            app_url=url("APP_URL"),
+            resend_api_key=text("RESEND_API_KEY"),
+            email_from=email_from,
+            resend_base_url=url("RESEND_BASE_URL") or DEFAULT_RESEND_BASE_URL,
+            s3_public_url=url("S3_PUBLIC_URL"),
+            email_transport=transport,
+            queue_seconds=number("CRAFTKIT_MOCK_QUEUE_SECONDS", cls.queue_seconds, 0),
+            render_seconds=number("CRAFTKIT_MOCK_RENDER_SECONDS", cls.render_seconds, 0),
+            max_body_bytes=int(number("CRAFTKIT_MOCK_MAX_BODY_BYTES", cls.max_body_bytes, 1)),
+            journal_size=int(number("CRAFTKIT_MOCK_JOURNAL_SIZE", cls.journal_size, 1)),
+            trust_forwarded_for=flag("CRAFTKIT_MOCK_TRUST_FORWARDED_FOR", True),
+            token_secret=token_secret,
+        )

@@ -1,0 +1,105 @@
+"""Request bodies checked against the spec's own schemas, reported the way Zod reports.
+
+Each operation's request schema is compiled once, at start, into a jsonschema-rs validator
+(compiled Rust), so validation costs microseconds per request instead of the milliseconds a
+per-request OpenAPI validator costs. Failures come back as Zod's ``flatten()`` shape:
+``{"formErrors": [...], "fieldErrors": {field: [...]}}``, keyed by the top-level field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jsonschema_rs
+
+import craftkit_spec
+
+Issues = dict[str, Any]
+
+_TYPE_NAMES = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+def _received(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _zod_message(error: jsonschema_rs.ValidationError) -> str:
+    """A message in Zod's words for the common failures, the validator's otherwise."""
+    kind = error.kind
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        return "Required"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.MaxLength):
+        return f"String must contain at most {kind.limit} character(s)"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.MinLength):
+        return f"String must contain at least {kind.limit} character(s)"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Format):
+        return {"email": "Invalid email", "date-time": "Invalid datetime"}.get(
+            kind.format, f"Invalid {kind.format}"
+        )
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
+        options = " | ".join(f"'{option}'" for option in kind.options)
+        return f"Invalid enum value. Expected {options}, received '{error.instance}'"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
+        expected = " | ".join(str(name) for name in kind.types)
+        return f"Expected {expected}, received {_received(error.instance)}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Pattern):
+        return f"Invalid string: must match {kind.pattern}"
+    return str(error.message)
+
+
+def flatten(errors: Iterable[jsonschema_rs.ValidationError]) -> Issues:
+    """Group validation errors into Zod's ``flatten()`` shape."""
+    form_errors: list[str] = []
+    field_errors: dict[str, list[str]] = {}
+    for error in errors:
+        path = list(error.instance_path)
+        kind = error.kind
+        if not path and isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+            path = [kind.property]
+        message = _zod_message(error)
+        if path:
+            messages = field_errors.setdefault(str(path[0]), [])
+            if message not in messages:
+                messages.append(message)
+        elif message not in form_errors:
+            form_errors.append(message)
+    return {"formErrors": form_errors, "fieldErrors": field_errors}
+
+
+class SchemaChecker:
+    """One compiled schema: a fast yes, and Zod-style issues for a no."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self._validator = jsonschema_rs.Draft202012Validator(dict(schema), validate_formats=True)
+
+    def issues(self, instance: Any) -> Issues | None:
+        """``None`` when the instance is valid; the flattened issues otherwise."""
+        if self._validator.is_valid(instance):
+            return None
+        return flatten(self._validator.iter_errors(instance))
+
+
+class RequestValidator:
+    """The request-body checker of every operation of a spec, compiled once."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self._checkers: dict[str, SchemaChecker] = {}
+        for operation in craftkit_spec.iter_operations(spec):
+            body = operation.definition.get("requestBody")
+            if body is None:
+                continue
+            schema = body["content"]["application/json"]["schema"]
+            self._checkers[operation.operation_id] = SchemaChecker(schema)
+
+    def issues(self, operation_id: str, body: Any) -> Issues | None:
+        """Check one operation's body; ``None`` when it is valid."""
+        return self._checkers[operation_id].issues(body)
