@@ -1,0 +1,1 @@
+"""The Craftkit Shares & delivery conformance suite: contract tests derived from openapi.yaml."""

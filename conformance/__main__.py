@@ -1,0 +1,5 @@
+"""``python -m conformance``: the same as ``craftkit-conformance``."""
+
+from conformance.cli import main
+
+main()
