@@ -33,6 +33,22 @@ def test_spec_is_valid_openapi_3_1(raw_spec: dict[str, Any]) -> None:
     validate(raw_spec)
 
 
+def test_mock_control_spec_is_valid_and_reuses_the_product_schemas() -> None:
+    path = craftkit_spec.spec_path("mock-control.yaml")
+    raw = craftkit_spec.load_raw(path)
+    validate(raw, base_uri=path.as_uri())
+    text = path.read_text(encoding="utf-8")
+    assert "openapi.yaml#/components/schemas/Render" in text
+    assert "openapi.yaml#/components/schemas/Error" in text
+
+
+@pytest.mark.parametrize("name", ["openapi.yaml", "mock-control.yaml"])
+def test_fast_resolver_agrees_with_prance(name: str) -> None:
+    """The mock starts with the fast resolver; it must read exactly what prance reads."""
+    path = craftkit_spec.spec_path(name)
+    assert craftkit_spec.load_resolved(path) == craftkit_spec.load_validated(path)
+
+
 def test_validator_knows_3_1() -> None:
     """The check above means something only if the validator speaks 3.1."""
     assert hasattr(validator_versions, "OPENAPIV31")
