@@ -64,4 +64,11 @@ def main(host: str, port: int, seed_path: Path | None, log_level: str, access_lo
     shown_host = f"[{host}]" if ":" in host else host
     for line in banner(seed, f"http://{shown_host}:{port}"):
         click.echo(line)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        proxy_headers=False,  # CRAFTKIT_MOCK_TRUST_FORWARDED_FOR decides, not uvicorn
+    )

@@ -24,7 +24,13 @@ class ThreadedServer:
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
         config = uvicorn.Config(
-            app, host=host, port=0, log_level="warning", access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,  # the mock decides whether to trust X-Forwarded-For
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="mock-server", daemon=True)

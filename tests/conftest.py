@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 import craftkit_spec
 from mock_server import create_app
 from mock_server.seed import default_seed_path, load_seed
 from mock_server.testing import ThreadedServer
+from tests.contract import ResponseChecker
+
+# Fixed, derandomized profiles: a CI run is reproducible, and the volume is chosen by
+# CRAFTKIT_PROFILE (quick, default, thorough), never edited in test code.
+settings.register_profile("quick", max_examples=15, derandomize=True, database=None, deadline=None)
+settings.register_profile(
+    "default", max_examples=60, derandomize=True, database=None, deadline=None
+)
+settings.register_profile("thorough", max_examples=500, derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("CRAFTKIT_PROFILE", "default"))
 
 SEED = load_seed(default_seed_path())
 ACME, GLOBEX = SEED.projects
@@ -45,7 +57,10 @@ class Api:
     """A client of the mock with a project key, and the flows tests repeat."""
 
     def __init__(self, base_url: str, key: str = ACME_KEY) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.checker = ResponseChecker(base_url)
+        self.http = httpx.Client(
+            base_url=base_url, timeout=10, event_hooks={"response": [self.checker]}
+        )
         self.key = key
 
     def auth(self, key: str | None = None) -> dict[str, str]:
