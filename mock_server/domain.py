@@ -47,7 +47,11 @@ FAILURE_DATA_KEY = "_mockFailure"
 def format_timestamp(instant: datetime) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``: ``2026-12-31T23:59:59.000Z``."""
     utc = instant.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime: its %Y does not zero-pad years before 1000 on every platform.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> datetime:

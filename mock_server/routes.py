@@ -8,6 +8,7 @@ configuration (``503``) and the send (``502``).
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +29,19 @@ def _share_base(request: Request, share_domain: str | None) -> str:
         app_url=settings.app_url,
         request_origin=origin(request),
     )
+
+
+def _expiry(body: dict[str, Any]) -> datetime | None:
+    """The body's ``expiresAt`` as an instant; one Python cannot hold is a validation error."""
+    text = body.get("expiresAt")
+    if text is None:
+        return None
+    try:
+        return domain.parse_timestamp(text)
+    except ValueError:
+        raise errors.InvalidRequest(
+            issues={"formErrors": [], "fieldErrors": {"expiresAt": ["Invalid datetime"]}}
+        ) from None
 
 
 async def health(request: Request) -> Response:
@@ -90,14 +104,13 @@ async def create_share(request: Request) -> Response:
     """``POST /v1/renders/{id}/shares``."""
     project = authenticate(request)
     body = await read_json(request, "createShare")
-    expires = body.get("expiresAt")
     share, token = store_of(request).create_share(
         project,
         request.path_params["id"],
         channel=body.get("channel", "link"),
         recipient_email=body.get("recipientEmail"),
         message=body.get("message"),
-        expires_at=domain.parse_timestamp(expires) if expires else None,
+        expires_at=_expiry(body),
     )
     base = _share_base(request, project.share_domain)
     return JSONResponse(present.created_share(share, token, base), status_code=201)
@@ -137,15 +150,15 @@ async def email_render(request: Request) -> Response:
     """``POST /v1/renders/{id}/email``: write the email share, then send it."""
     project = authenticate(request)
     body = await read_json(request, "emailRender")
+    expires_at = _expiry(body)
     store = store_of(request)
     render = store.succeeded_render(project, request.path_params["id"])
     sender, transport = request.app.state.email.transport_for(project)
-    expires = body.get("expiresAt")
     share, token = store.add_email_share(
         render,
         to=body["to"],
         message=body.get("message"),
-        expires_at=domain.parse_timestamp(expires) if expires else None,
+        expires_at=expires_at,
     )
     url = present.share_url(_share_base(request, project.share_domain), token)
     outgoing = email.compose(

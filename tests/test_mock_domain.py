@@ -19,7 +19,7 @@ SCHEMAS = SPEC["components"]["schemas"]
 ORDER = {"queued": 0, "rendering": 1, "succeeded": 2, "failed": 2}
 
 instants = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
 durations = st.integers(min_value=0, max_value=10**7).map(lambda ms: timedelta(milliseconds=ms))
 
