@@ -7,6 +7,7 @@ that moves the clock sees exactly the state the rules imply, with nothing to wai
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -44,8 +45,12 @@ FAILURE_DATA_KEY = "_mockFailure"
 """A render whose ``data`` holds this key (a string) ends ``failed`` with it as the message."""
 
 
+@functools.lru_cache(maxsize=65536)
 def format_timestamp(instant: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and ``Z``: ``2026-12-31T23:59:59.000Z``."""
+    """ISO-8601 UTC with milliseconds and ``Z``: ``2026-12-31T23:59:59.000Z``.
+
+    Cached: a share list formats the same few instants on every request.
+    """
     utc = instant.astimezone(UTC)
     # Not strftime: its %Y does not zero-pad years before 1000 on every platform.
     return (

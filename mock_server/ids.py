@@ -1,21 +1,21 @@
 """Identifiers and secrets: UUIDv7 ids, API keys and share tokens.
 
 Share tokens must be re-shown in share lists yet never be held in plain form by the store.
-A token is therefore derived, ``cks_`` + HMAC-SHA256(secret, nonce), from a random 128-bit
+A token is therefore derived, ``cks_`` + keyed-BLAKE2b(secret, nonce), from a random 128-bit
 nonce kept in the store and a process secret kept here, outside it; the store looks tokens
 up by their SHA-256 digest. A dump of the store alone cannot produce a working link.
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
-import hmac
 import secrets
 import uuid
 from datetime import datetime
 
 SHARE_TOKEN_PREFIX = "cks_"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 NONCE_BYTES = 16
 
 
@@ -52,5 +52,10 @@ class ShareTokenMinter:
 
     def token(self, nonce: bytes) -> str:
         """The share token for a nonce: ``cks_`` + 43 URL-safe characters."""
-        mac = hmac.new(self._secret, nonce, hashlib.sha256).digest()
-        return SHARE_TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+        # Keyed BLAKE2b is a MAC in its own right and, here, twice as fast as HMAC-SHA256:
+        # a list of 100 shares derives 100 tokens per request.
+        mac = hashlib.blake2b(nonce, key=self._secret, digest_size=32).digest()
+        # 32 bytes encode to 43 characters and one "=" of padding, which is dropped.
+        return SHARE_TOKEN_PREFIX + binascii.b2a_base64(mac, newline=False).translate(_URLSAFE)[
+            :43
+        ].decode("ascii")

@@ -112,6 +112,7 @@ class Store:
         self._pdfs: dict[str, bytes] = {}
         self._shares: dict[str, Share] = {}
         self._shares_by_render: dict[str, list[str]] = collections.defaultdict(list)
+        self._out_of_order: set[str] = set()
         self._share_by_token: dict[str, str] = {}
         self._click_counts: collections.Counter[str] = collections.Counter()
         self._last_counted: dict[tuple[str, str, str], datetime] = {}
@@ -399,7 +400,10 @@ class Store:
             created_at=now,
         )
         self._shares[share.id] = share
-        self._shares_by_render[render.id].append(share.id)
+        siblings = self._shares_by_render[render.id]
+        if siblings and self._shares[siblings[-1]].created_at > now:
+            self._out_of_order.add(render.id)  # the clock was moved back
+        siblings.append(share.id)
         self._share_by_token[share.token_digest] = share.id
         self._record(render.id, "share_created", share.id, now)
         return share, token
@@ -412,7 +416,11 @@ class Store:
         """Every share of the render, newest first, revoked included, with click counts."""
         render = self._render(project, render_id)
         shares = [self._shares[share_id] for share_id in self._shares_by_render.get(render.id, ())]
-        return [(share, self._click_counts[share.id]) for share in domain.newest_first(shares)]
+        if render.id in self._out_of_order:
+            shares = domain.newest_first(shares)
+        else:
+            shares.reverse()  # created in time order: newest first is a reversal
+        return [(share, self._click_counts[share.id]) for share in shares]
 
     def revoke_share(self, project: Project, render_id: str, share_id: str) -> Share:
         """Revoke once: an unknown, foreign or already revoked share is ``404``."""
