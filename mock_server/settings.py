@@ -93,8 +93,10 @@ class Settings:
             token_secret = bytes.fromhex(secret) if secret else None
         except ValueError:
             raise SettingsError("CRAFTKIT_MOCK_TOKEN_SECRET must be hex") from None
-        if token_secret is not None and len(token_secret) < 16:
-            raise SettingsError("CRAFTKIT_MOCK_TOKEN_SECRET must be at least 16 bytes (32 hex)")
+        if token_secret is not None and not 16 <= len(token_secret) <= 64:
+            raise SettingsError(
+                "CRAFTKIT_MOCK_TOKEN_SECRET must be 16 to 64 bytes (32 to 128 hex digits)"
+            )
         email_from = text("EMAIL_FROM")
         if email_from is not None and "@" not in email_from:
             raise SettingsError(f"EMAIL_FROM must contain an address, got {email_from!r}")

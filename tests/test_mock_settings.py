@@ -38,6 +38,8 @@ def test_defaults() -> None:
         ("CRAFTKIT_MOCK_MAX_BODY_BYTES", "0"),
         ("CRAFTKIT_MOCK_TRUST_FORWARDED_FOR", "maybe"),
         ("CRAFTKIT_MOCK_TOKEN_SECRET", "zz"),
+        ("CRAFTKIT_MOCK_TOKEN_SECRET", "00" * 8),
+        ("CRAFTKIT_MOCK_TOKEN_SECRET", "00" * 65),
         ("EMAIL_FROM", "nobody"),
     ],
 )

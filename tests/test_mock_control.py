@@ -1,0 +1,130 @@
+"""The control API (mock-control.yaml) drives state and time, and answers bad input cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from mock_server import create_app
+from tests.conftest import ACME_KEY, SUCCEEDED_RENDER, Api
+
+
+def test_clock_can_be_read_moved_set_and_frozen(api: Api) -> None:
+    frozen = api.control("POST", "/clock", json={"frozen": True}).json()
+    assert frozen["frozen"] is True
+    assert api.control("GET", "/clock").json()["now"] == frozen["now"]
+    moved = api.control("POST", "/clock", json={"advanceSeconds": 90}).json()
+    assert moved["now"] > frozen["now"]
+    jumped = api.control("POST", "/clock", json={"now": "2031-02-03T04:05:06+01:00"}).json()
+    assert jumped["now"] == "2031-02-03T03:05:06.000Z"
+    running = api.control("POST", "/clock", json={"frozen": False}).json()
+    assert running["frozen"] is False
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"advanceSeconds": 1, "frozen": True}, {"advanceSeconds": "soon"}, {"now": "yesterday"}],
+)
+def test_clock_changes_must_be_exactly_one_valid_field(api: Api, body: dict[str, Any]) -> None:
+    response = api.control("POST", "/clock", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_created_project_starts_with_the_seed_templates(api: Api) -> None:
+    created = api.control("POST", "/projects", json={}).json()
+    assert created["apiKey"].startswith("ck_test_")
+    fresh = Api(str(api.http.base_url), created["apiKey"])
+    with fresh.http:
+        for slug in ("invoice", "certificate"):
+            body = {"data": {"recipientName": "A", "course": "B"}}
+            assert fresh.post(f"/v1/templates/{slug}/render", json=body).status_code == 202
+        assert fresh.get(f"/v1/renders/{SUCCEEDED_RENDER}").status_code == 404
+
+
+def test_project_without_a_body_is_created(api: Api) -> None:
+    response = api.control("POST", "/projects")
+    assert response.status_code == 201
+
+
+def test_unknown_project_or_render_is_404(api: Api) -> None:
+    assert api.control("DELETE", "/projects/nope").status_code == 404
+    status = api.control("POST", "/renders/nope/status", json={"status": "failed"})
+    assert status.status_code == 404
+
+
+def test_render_with_unknown_key_is_401(api: Api) -> None:
+    response = api.control("POST", "/renders", json={"apiKey": "ck_test_nobody_123456"})
+    assert response.status_code == 401
+
+
+def test_render_status_can_be_forced_both_ways(api: Api) -> None:
+    render = api.new_render(status="rendering")
+    assert api.post(f"/v1/renders/{render}/shares", json={}).status_code == 409
+    forced = api.control("POST", f"/renders/{render}/status", json={"status": "succeeded"})
+    assert forced.json()["status"] == "succeeded"
+    assert api.post(f"/v1/renders/{render}/shares", json={}).status_code == 201
+    failed = api.control("POST", f"/renders/{render}/status", json={"status": "failed"}).json()
+    assert failed["errorMessage"]
+    assert failed["downloadUrl"] is None
+
+
+def test_faults_are_read_and_changed_field_by_field(api: Api) -> None:
+    defaults = api.control("GET", "/faults").json()
+    assert defaults == {
+        "emailTransport": "outbox",
+        "emailSendFails": False,
+        "storageFails": False,
+        "queueUnavailable": False,
+        "rateLimitPerMinute": None,
+    }
+    changed = api.control("PUT", "/faults", json={"storageFails": True}).json()
+    assert changed == {**defaults, "storageFails": True}
+    bad = api.control("PUT", "/faults", json={"emailTransport": "pigeon"})
+    assert bad.status_code == 400
+
+
+def _strings(value: Any, seen: set[int]) -> list[str]:
+    """Every string reachable from an object, through containers, dataclasses and attributes."""
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes):
+        return [value.decode("latin-1")]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k, seen) + _strings(v, seen)]
+    if isinstance(value, (list, tuple, set, frozenset)) or type(value).__name__ == "deque":
+        return [s for item in value for s in _strings(item, seen)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            s for f in dataclasses.fields(value) for s in _strings(getattr(value, f.name), seen)
+        ]
+    if hasattr(value, "__dict__") and type(value).__module__.startswith("mock_server"):
+        return _strings(vars(value), seen)
+    return []
+
+
+def test_the_store_holds_no_plain_token_or_key() -> None:
+    app = create_app()
+    store = app.state.store
+    project = store.authenticate(ACME_KEY)
+    _, token = store.create_share(
+        project,
+        SUCCEEDED_RENDER,
+        channel="link",
+        recipient_email=None,
+        message=None,
+        expires_at=None,
+    )
+    _, api_key = store.create_project("p")
+    # The minter holds the secret tokens are derived with; the seed is the partner's own file
+    # (its keys are written there). Everything else is the state the store keeps.
+    state = {k: v for k, v in vars(store).items() if k not in ("minter", "_seed")}
+    reachable = _strings(state, set())
+    assert len(reachable) > 20, "the walk reached the store's records"
+    for secret in (token, token.removeprefix("cks_"), api_key):
+        assert not any(secret in text for text in reachable), secret
