@@ -1,0 +1,191 @@
+"""The suite's HTTP client: every exchange recorded, checked against the spec, replayable.
+
+Each rule runs with a fresh transcript, so a failure can show the exact requests that led
+to it, the response received, and a curl line per request. Requests are paced to
+``--max-rps`` so the suite is safe to point at production.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from conformance.contract import Contract, Violation
+
+SECRET_HEADERS = ("authorization",)
+_BODY_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and the response it got."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+    violations: tuple[Violation, ...] = ()
+
+    def curl(self, *, reveal_secrets: bool = False) -> str:
+        """A curl line that repeats the request (the key shown as $CRAFTKIT_API_KEY)."""
+        words = ["curl", "-i", "-X", self.method]
+        for name, value in self.request_headers.items():
+            lowered = name.lower()
+            if lowered in (
+                "host",
+                "content-length",
+                "accept-encoding",
+                "connection",
+                "user-agent",
+                "accept",
+            ):
+                continue
+            if lowered in SECRET_HEADERS and not reveal_secrets:
+                # In double quotes, so the shell puts the key in from the environment.
+                words += ["-H", f'"Authorization: {_redact(value)}"']
+                continue
+            words += ["-H", shlex.quote(f"{name.title()}: {value}")]
+        if self.request_body:
+            text = self.request_body.decode("utf-8", errors="replace")
+            if len(text) > _BODY_LIMIT:
+                text = text[:_BODY_LIMIT] + "…(truncated)"
+            words += ["--data-raw", shlex.quote(text)]
+        words.append(shlex.quote(self.url))
+        return " ".join(words)
+
+    def json(self) -> Any:
+        """The response body parsed as JSON, or ``None`` when it is not JSON."""
+        try:
+            return orjson.loads(self.response_body)
+        except orjson.JSONDecodeError:
+            return None
+
+    def summary(self) -> str:
+        """``METHOD path → status``."""
+        return f"{self.method} {urlsplit(self.url).path} → {self.status}"
+
+    def body_text(self, limit: int = _BODY_LIMIT) -> str:
+        """The response body for a report: text, or a note for binary."""
+        content_type = self.response_headers.get("content-type", "")
+        if "json" in content_type or "text" in content_type:
+            text = self.response_body.decode("utf-8", errors="replace")
+            return text if len(text) <= limit else text[:limit] + "…(truncated)"
+        return f"<{len(self.response_body)} bytes of {content_type or 'unknown type'}>"
+
+
+def _redact(value: str) -> str:
+    scheme, _, _ = value.partition(" ")
+    return "Bearer $CRAFTKIT_API_KEY" if scheme.lower() == "bearer" else "[redacted]"
+
+
+@dataclass
+class Transcript:
+    """The exchanges of one rule (or one state-machine example)."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def clear(self) -> None:
+        """Start again (a new example)."""
+        self.exchanges.clear()
+
+
+class Pacer:
+    """At most ``rate`` requests per second across threads (None: unlimited)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self._interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until the next request may go."""
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+class RecordingClient:
+    """httpx with a transcript, spec checks and pacing."""
+
+    def __init__(
+        self,
+        base_url: str,
+        contract: Contract,
+        pacer: Pacer,
+        *,
+        share_base_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.share_base_url = (share_base_url or base_url).rstrip("/")
+        self.contract = contract
+        self.pacer = pacer
+        self.transcript = Transcript()
+        self.spec_violations: list[Exchange] = []
+        self.requests_sent = 0
+        self.external_requests = 0  # sent by schemathesis, in its own process
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        key: str | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        check_contract: bool = True,
+    ) -> Exchange:
+        """Send one request (``url`` absolute or a path on the API) and record it."""
+        if not url.startswith(("http://", "https://")):
+            url = self.base_url + url
+        sent_headers = dict(headers or {})
+        if key is not None:
+            sent_headers["Authorization"] = f"Bearer {key}"
+        self.pacer.wait()
+        self.requests_sent += 1
+        response = self._http.request(method, url, json=json, content=content, headers=sent_headers)
+        request = response.request
+        path = urlsplit(url).path
+        violations: tuple[Violation, ...] = ()
+        if check_contract and not path.startswith("/_mock"):
+            violations = tuple(
+                self.contract.check(
+                    method, path, response.status_code, response.headers, response.content
+                )
+            )
+        exchange = Exchange(
+            method=method,
+            url=url,
+            request_headers=dict(request.headers.items()),
+            request_body=request.content,
+            status=response.status_code,
+            response_headers={k.lower(): v for k, v in response.headers.items()},
+            response_body=response.content,
+            violations=violations,
+        )
+        self.transcript.exchanges.append(exchange)
+        if violations:
+            self.spec_violations.append(exchange)
+        return exchange

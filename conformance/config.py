@@ -1,0 +1,54 @@
+"""How a run is configured: the target's options and the profile's volume.
+
+Profiles fix every number that decides how much is tried, so a run is reproducible from
+its profile and seed alone: ``quick`` (pre-commit), ``default`` (CI), ``thorough`` (nightly).
+Every profile runs every rule; they differ only in examples, steps and concurrency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The volume of one run."""
+
+    name: str
+    state_machine_examples: int
+    state_machine_steps: int
+    property_examples: int
+    schemathesis_examples: int
+    schemathesis_phases: str
+    concurrency: int
+
+
+PROFILES = {
+    "quick": Profile("quick", 4, 12, 5, 3, "examples,coverage,fuzzing,stateful", 10),
+    "default": Profile("default", 20, 25, 25, 15, "examples,coverage,fuzzing,stateful", 50),
+    "thorough": Profile("thorough", 150, 40, 150, 150, "examples,coverage,fuzzing,stateful", 100),
+}
+
+DEFAULT_SEED = 20261121
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs to know, from the command line or the pytest options."""
+
+    base_url: str
+    api_key: str | None = None
+    other_api_key: str | None = None
+    render_id: str | None = None
+    template_slug: str | None = None
+    template_data: dict[str, Any] | None = None
+    not_ready_render_id: str | None = None
+    share_base_url: str | None = None
+    read_only: bool = False
+    max_rps: float | None = None
+    profile: Profile = PROFILES["default"]
+    seed: int = DEFAULT_SEED
+    render_timeout: float = 120.0
+    only: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()

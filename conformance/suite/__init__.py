@@ -1,0 +1,16 @@
+"""The rule modules; importing this package registers every rule in the catalogue."""
+
+from conformance.suite import (  # noqa: F401
+    auth,
+    downloads,
+    email,
+    engagement,
+    errors,
+    faults,
+    isolation,
+    links,
+    renders,
+    shares,
+    spec,
+    stateful,
+)

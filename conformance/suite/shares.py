@@ -1,0 +1,290 @@
+"""Shares: create, list newest first with revoked rows, revoke exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from conformance.checks import expect, expect_error, expect_status
+from conformance.context import Context
+from conformance.rules import rule
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+@rule(
+    "SHARE-CREATE",
+    "A share is created 201 with the defaults: channel link, null fields, a cks_ token inside shareUrl.",
+    source="seed 000 (Create a share)",
+    needs=("key", "render", "write"),
+)
+def create(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    exchange = ctx.call("POST", f"/v1/renders/{render_id}/shares", json={})
+    body: dict[str, Any] = expect_status(exchange, 201, "creating a share with {}")
+    ctx.target.remember_share(render_id, body["id"])
+    for field, value in (
+        ("channel", "link"),
+        ("recipientEmail", None),
+        ("message", None),
+        ("expiresAt", None),
+        ("revokedAt", None),
+    ):
+        expect(
+            body[field] == value,
+            f"{field} is {body[field]!r} on a default share",
+            repr(value),
+            exchange,
+        )
+    token = body["shareToken"]
+    expect(token.startswith("cks_"), f"shareToken {token!r}", "a token starting cks_", exchange)
+    expect(
+        body["shareUrl"].endswith(f"/share/{token}"),
+        f"shareUrl {body['shareUrl']!r} does not end with /share/{{shareToken}}",
+        "{shareBase}/share/{shareToken}",
+        exchange,
+    )
+    base = ctx.target.config.share_base_url
+    if base:
+        expect(
+            body["shareUrl"] == f"{base.rstrip('/')}/share/{token}",
+            f"shareUrl {body['shareUrl']!r} is not on the share host",
+            f"{base.rstrip('/')}/share/{token}",
+            exchange,
+        )
+    expect(
+        bool(TIMESTAMP.match(body["createdAt"])),
+        f"createdAt {body['createdAt']!r}",
+        "YYYY-MM-DDTHH:MM:SS.mmmZ",
+        exchange,
+    )
+
+
+@rule(
+    "SHARE-ECHO",
+    "A share echoes its message, recipientEmail and expiresAt, normalised to milliseconds and Z.",
+    source="seed 000; notes A (timestamps normalised); notes B.3 (recipientEmail on a link)",
+    needs=("key", "render", "write"),
+)
+def echo(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    body = {
+        "channel": "link",
+        "recipientEmail": "someone@example.com",
+        "message": "Here is your signed agreement.",
+        "expiresAt": "2099-12-31T23:59:59Z",
+    }
+    exchange = ctx.call("POST", f"/v1/renders/{render_id}/shares", json=body)
+    created = expect_status(exchange, 201, "creating a share")
+    ctx.target.remember_share(render_id, created["id"])
+    expect(
+        created["message"] == body["message"], "message not echoed", repr(body["message"]), exchange
+    )
+    expect(
+        created["recipientEmail"] == body["recipientEmail"],
+        "recipientEmail not echoed",
+        repr(body["recipientEmail"]),
+        exchange,
+    )
+    expect(
+        created["expiresAt"] == "2099-12-31T23:59:59.000Z",
+        f"expiresAt came back {created['expiresAt']!r}",
+        "2099-12-31T23:59:59.000Z",
+        exchange,
+    )
+
+
+@rule(
+    "SHARE-EMAIL-NEEDS-RECIPIENT",
+    "channel email without recipientEmail is 400 invalid_request with issues.",
+    source="seed 000 (400 invalid_request); notes B.3 (issues.fieldErrors.recipientEmail)",
+    needs=("key", "render", "write"),
+)
+def email_channel_needs_recipient(ctx: Context) -> None:
+    exchange = ctx.call(
+        "POST", f"/v1/renders/{ctx.target.render()}/shares", json={"channel": "email"}
+    )
+    error = expect_error(exchange, 400, "invalid_request", "channel email without recipientEmail")
+    issues = error.get("issues")
+    expect(
+        isinstance(issues, dict), "invalid_request carries no issues", "Zod-style issues", exchange
+    )
+    if ctx.target.is_mock:
+        assert isinstance(issues, dict)
+        expect(
+            "recipientEmail" in issues.get("fieldErrors", {}),
+            "issues.fieldErrors does not name recipientEmail",
+            "issues.fieldErrors.recipientEmail",
+            exchange,
+        )
+
+
+@rule(
+    "SHARE-MESSAGE-LIMIT",
+    "A message of 2000 characters is accepted and one of 2001 is 400 invalid_request.",
+    source="seed 000 (message max 2000)",
+    needs=("key", "render", "write"),
+)
+def message_limit(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    created = ctx.create_share(render_id, message="m" * 2000)
+    expect(
+        len(created["message"]) == 2000,
+        "the 2000-character message was not kept whole",
+        "2000 characters",
+    )
+    exchange = ctx.call("POST", f"/v1/renders/{render_id}/shares", json={"message": "m" * 2001})
+    expect_error(exchange, 400, "invalid_request", "a 2001-character message")
+
+
+@rule(
+    "SHARE-BAD-BODY",
+    "A body that is not JSON is 400 invalid_json; one of the wrong shape is 400 invalid_request with issues.",
+    source="seed 000 (400 invalid_json, invalid_request); notes A (issues)",
+    needs=("key", "render", "write"),
+)
+def bad_body(ctx: Context) -> None:
+    path = f"/v1/renders/{ctx.target.render()}/shares"
+    for raw in (b"{", b"not json", b'{"message": '):
+        exchange = ctx.call("POST", path, content=raw, headers={"Content-Type": "application/json"})
+        expect_error(exchange, 400, "invalid_json", f"the body {raw!r}")
+    for body in (
+        {"channel": "fax"},
+        {"message": 42},
+        {"expiresAt": "next week"},
+        {"recipientEmail": "nope"},
+    ):
+        exchange = ctx.call("POST", path, json=body)
+        error = expect_error(exchange, 400, "invalid_request", f"the body {body}")
+        expect(
+            isinstance(error.get("issues"), dict),
+            "invalid_request carries no issues",
+            "issues",
+            exchange,
+        )
+
+
+@rule(
+    "SHARE-NOT-READY",
+    "Sharing a render that has not succeeded is 409 not_ready.",
+    source="seed 000 (409 not_ready)",
+    needs=("key", "not_ready_render", "write"),
+)
+def not_ready(ctx: Context) -> None:
+    exchange = ctx.call("POST", f"/v1/renders/{ctx.target.not_ready_render()}/shares", json={})
+    expect_error(exchange, 409, "not_ready", "sharing an unfinished render")
+
+
+@rule(
+    "SHARE-LIST-ORDER",
+    "The list is newest first and includes revoked shares, with revokedAt and revokedReason revoked_by_partner.",
+    source="seed 000, seed 001 (List shares)",
+    needs=("key", "render", "write"),
+)
+def list_order(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    made = [ctx.create_share(render_id, message=f"order {index}") for index in range(3)]
+    revoked = ctx.revoke(render_id, made[1]["id"])
+    expect_status(revoked, 200, "revoking the middle share")
+    rows = ctx.list_shares(render_id)
+    exchange = ctx.client.transcript.exchanges[-1]
+    times = [row["createdAt"] for row in rows]
+    expect(
+        times == sorted(times, reverse=True),
+        f"createdAt is not newest first: {times}",
+        "non-increasing createdAt",
+        exchange,
+    )
+    position = {row["id"]: index for index, row in enumerate(rows)}
+    ids = [share["id"] for share in made]
+    expect(
+        all(i in position for i in ids),
+        "a created share is missing from the list (revoked ones included)",
+        f"ids {ids}",
+        exchange,
+    )
+    for older, newer in itertools.pairwise(made):
+        if older["createdAt"] < newer["createdAt"]:
+            expect(
+                position[newer["id"]] < position[older["id"]],
+                "an older share is listed before a newer one",
+                "newest first",
+                exchange,
+            )
+    row = rows[position[made[1]["id"]]]
+    expect(
+        row["revokedAt"] is not None,
+        "the revoked share has revokedAt null",
+        "a timestamp",
+        exchange,
+    )
+    expect(
+        row["revokedReason"] == "revoked_by_partner",
+        f"revokedReason is {row['revokedReason']!r}",
+        "revoked_by_partner",
+        exchange,
+    )
+    active = rows[position[made[2]["id"]]]
+    expect(active["revokedAt"] is None, "an active share has revokedAt", "null", exchange)
+    expect(
+        active["shareToken"] == made[2]["shareToken"],
+        "the list shows another token",
+        "the token from create",
+        exchange,
+    )
+    expect(
+        active["shareUrl"] == made[2]["shareUrl"],
+        "the list shows another shareUrl",
+        "the shareUrl from create",
+        exchange,
+    )
+
+
+@rule(
+    "SHARE-REVOKE-ONCE",
+    "A share is revoked once: 200 with id and revokedAt, then 404 not_found; an unknown share is 404.",
+    source="seed 000 (Revoke a share)",
+    needs=("key", "render", "write"),
+)
+def revoke_once(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    created = ctx.create_share(render_id)
+    first = ctx.revoke(render_id, created["id"])
+    body = expect_status(first, 200, "the first revoke")
+    expect(body["id"] == created["id"], "the revoke answered another id", created["id"], first)
+    expect(
+        bool(TIMESTAMP.match(body["revokedAt"])),
+        f"revokedAt {body['revokedAt']!r}",
+        "a timestamp",
+        first,
+    )
+    expect_error(ctx.revoke(render_id, created["id"]), 404, "not_found", "the second revoke")
+    expect_error(
+        ctx.revoke(render_id, str(uuid.uuid4())), 404, "not_found", "revoking an unknown share"
+    )
+
+
+@rule(
+    "SHARE-REVOKE-CONCURRENT",
+    "Of many concurrent revokes of one share exactly one answers 200; the rest 404.",
+    source="seed 000 (a share can be revoked once)",
+    needs=("key", "render", "write"),
+)
+def revoke_concurrently(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    created = ctx.create_share(render_id)
+    count = ctx.profile.concurrency
+    with ThreadPoolExecutor(max_workers=min(count, 32)) as pool:
+        answers = list(pool.map(lambda _: ctx.revoke(render_id, created["id"]), range(count)))
+    winners = [a for a in answers if a.status == 200]
+    others = {a.status for a in answers if a.status != 200}
+    expect(
+        len(winners) == 1,
+        f"{len(winners)} of {count} concurrent revokes answered 200",
+        "exactly one 200",
+        winners[1] if len(winners) > 1 else answers[0],
+    )
+    expect(others <= {404}, f"the losing revokes answered {sorted(others)}", "404 not_found")

@@ -1,0 +1,295 @@
+"""The stateful model: random sequences of share operations, checked against a plain model.
+
+A hypothesis ``RuleBasedStateMachine`` creates, emails, revokes and opens shares on renders
+of two projects, tries to cross projects, and (on the mock) moves the clock; after every
+step it lists each render and compares the target with the model: newest first, revoked
+rows kept, one-shot revoke, not_ready never involved, links that 404 once revoked or expired,
+exact clickCount with 5-minute de-duplication, echoed and normalised fields, and shares that
+never cross renders or projects. On failure hypothesis shrinks to the shortest sequence, and
+the report shows exactly that sequence's requests.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    invariant,
+    precondition,
+    run_state_machine_as_test,
+)
+from hypothesis.stateful import rule as step
+
+from conformance.checks import RuleFailure, expect, expect_error, expect_status
+from conformance.context import Context
+from conformance.rules import rule
+from conformance.target import RESEND_TEST_RECIPIENT
+
+DEDUP = timedelta(minutes=5)
+
+
+def _iso(instant: datetime) -> str:
+    return (
+        instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{instant.microsecond // 1000:03d}Z"
+    )
+
+
+@dataclass
+class ModelShare:
+    """What the target must show for one share."""
+
+    id: str
+    render: str
+    key: str
+    channel: str
+    recipient_email: str | None
+    message: str | None
+    expires_at: datetime | None
+    token: str
+    url: str
+    revoked: bool = False
+    clicks: int = 0
+    last_counted: datetime | None = None
+
+
+def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
+    """A state machine class bound to this run's context."""
+    target = ctx.target
+    can_cross = target.other_key is not None
+    mock = target.is_mock
+
+    class SharesMachine(RuleBasedStateMachine):
+        shares = Bundle("shares")
+
+        def __init__(self) -> None:
+            super().__init__()
+            ctx.client.transcript.clear()
+            self.now = self._clock() if mock else datetime.now(UTC)
+            self.model: dict[str, ModelShare] = {}
+            own = target.fresh_render()
+            self.renders: list[tuple[str, str]] = [(own, target.key or "")]
+            if can_cross:
+                other = target.mock_render(key=target.other_key) if mock else target.other_render()
+                self.renders.append((other, target.other_key or ""))
+            self.baseline = {
+                render: {r["id"] for r in ctx.list_shares(render, key)}
+                for render, key in self.renders
+            }
+
+        @staticmethod
+        def _clock() -> datetime:
+            target.control("POST", "/clock", {"frozen": True})
+            text = target.control("GET", "/clock").json()["now"]
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+        def teardown(self) -> None:
+            if mock:
+                target.control("POST", "/clock", {"frozen": False})
+
+        def _remember(self, share: ModelShare) -> ModelShare:
+            self.model[share.id] = share
+            target.remember_share(share.render, share.id, share.key)
+            return share
+
+        @step(
+            target=shares,
+            which=st.integers(0, 1),
+            channel=st.sampled_from(["link", "email"]),
+            message=st.none() | st.text(st.characters(codec="utf-8"), max_size=40),
+            expiry=st.sampled_from([None, "past", "future"]),
+        )
+        def create(
+            self, which: int, channel: str, message: str | None, expiry: str | None
+        ) -> ModelShare:
+            render, key = self.renders[which % len(self.renders)]
+            body: dict[str, Any] = {"channel": channel}
+            if channel == "email":
+                body["recipientEmail"] = RESEND_TEST_RECIPIENT
+            if message is not None:
+                body["message"] = message
+            expires = {
+                None: None,
+                "past": self.now - timedelta(days=1),
+                "future": self.now + timedelta(hours=1),
+            }[expiry]
+            if expires is not None:
+                expires = expires.replace(microsecond=0)
+                body["expiresAt"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+            exchange = ctx.call("POST", f"/v1/renders/{render}/shares", key=key, json=body)
+            created = expect_status(exchange, 201, "creating a share")
+            expected_expiry = _iso(expires) if expires else None
+            expect(
+                created["expiresAt"] == expected_expiry,
+                f"expiresAt came back {created['expiresAt']!r}",
+                repr(expected_expiry),
+                exchange,
+            )
+            expect(
+                created["message"] == message, "message not echoed exactly", repr(message), exchange
+            )
+            return self._remember(
+                ModelShare(
+                    created["id"],
+                    render,
+                    key,
+                    channel,
+                    body.get("recipientEmail"),
+                    message,
+                    expires,
+                    created["shareToken"],
+                    ctx.share_url(created),
+                )
+            )
+
+        @step(target=shares, message=st.none() | st.just("Here is your copy."))
+        def email(self, message: str | None) -> ModelShare:
+            render, key = self.renders[0]
+            body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT, "recipientName": "Conformance"}
+            if message is not None:
+                body["message"] = message
+            exchange = ctx.call("POST", f"/v1/renders/{render}/email", key=key, json=body)
+            sent = expect_status(exchange, 201, "emailing a render")
+            return self._remember(
+                ModelShare(
+                    sent["id"],
+                    render,
+                    key,
+                    "email",
+                    RESEND_TEST_RECIPIENT,
+                    message,
+                    None,
+                    sent["shareToken"],
+                    ctx.share_url(sent),
+                )
+            )
+
+        @step(share=shares)
+        def revoke(self, share: ModelShare) -> None:
+            exchange = ctx.revoke(share.render, share.id, key=share.key)
+            if share.revoked:
+                expect_error(exchange, 404, "not_found", "revoking a share a second time")
+            else:
+                expect_status(exchange, 200, "revoking an active share")
+                share.revoked = True
+
+        @step(share=consumes(shares))
+        def revoke_and_forget(self, share: ModelShare) -> None:
+            self.revoke(share)
+
+        @precondition(lambda self: can_cross)
+        @step(share=shares)
+        def revoke_across_projects(self, share: ModelShare) -> None:
+            other_render, other_key = next((r, k) for r, k in self.renders if k != share.key)
+            for render in (share.render, other_render):
+                exchange = ctx.revoke(render, share.id, key=other_key)
+                expect_error(exchange, 404, "not_found", "revoking a share through another project")
+
+        @step(share=shares)
+        def view(self, share: ModelShare) -> None:
+            exchange = ctx.open_link(share.url)
+            active = not share.revoked and (share.expires_at is None or self.now < share.expires_at)
+            if not active:
+                expect(
+                    exchange.status == 404,
+                    f"an inactive link answers {exchange.status}",
+                    "HTTP 404",
+                    exchange,
+                )
+                return
+            expect_status(exchange, 200, "opening an active link")
+            if share.last_counted is None or self.now - share.last_counted >= DEDUP:
+                share.clicks += 1
+                share.last_counted = self.now
+
+        @precondition(lambda self: mock)
+        @step(seconds=st.sampled_from([61, 301, 3601]))
+        def advance_clock(self, seconds: int) -> None:
+            target.advance_clock(seconds)
+            self.now += timedelta(seconds=seconds)
+
+        @invariant()
+        def lists_match_the_model(self) -> None:
+            for render, key in self.renders:
+                exchange = ctx.call("GET", f"/v1/renders/{render}/shares", key=key)
+                rows = expect_status(exchange, 200, "listing shares")["shares"]
+                ours = [row for row in rows if row["id"] not in self.baseline[render]]
+                expected = {s.id for s in self.model.values() if s.render == render}
+                got = {row["id"] for row in ours}
+                expect(
+                    got == expected,
+                    f"the list of render {render} holds {sorted(got)}",
+                    f"exactly {sorted(expected)} (shares never cross renders)",
+                    exchange,
+                )
+                times = [row["createdAt"] for row in rows]
+                expect(
+                    times == sorted(times, reverse=True),
+                    "the list is not newest first",
+                    "non-increasing createdAt",
+                    exchange,
+                )
+                for row in ours:
+                    share = self.model[row["id"]]
+                    _compare(row, share, exchange)
+
+    def _compare(row: dict[str, Any], share: ModelShare, exchange: Any) -> None:
+        expected = {
+            "channel": share.channel,
+            "recipientEmail": share.recipient_email,
+            "message": share.message,
+            "expiresAt": _iso(share.expires_at) if share.expires_at else None,
+            "shareToken": share.token,
+            "clickCount": share.clicks,
+            "revokedReason": "revoked_by_partner" if share.revoked else None,
+        }
+        for field, value in expected.items():
+            expect(
+                row[field] == value,
+                f"share {share.id}: {field} is {row[field]!r}",
+                repr(value),
+                exchange,
+            )
+        expect(
+            (row["revokedAt"] is not None) == share.revoked,
+            f"share {share.id}: revokedAt is {row['revokedAt']!r}",
+            "set exactly when revoked",
+            exchange,
+        )
+
+    SharesMachine.TestCase.settings = settings(
+        max_examples=ctx.profile.state_machine_examples,
+        stateful_step_count=ctx.profile.state_machine_steps,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    return SharesMachine
+
+
+@rule(
+    "STATE-MODEL",
+    "Any sequence of creates, emails, revokes, views and clock moves leaves every share list equal to a plain model of it.",
+    source="seed 000, seed 001; notes A; notes B.1, B.3, B.4",
+    needs=("key", "render", "write"),
+)
+def state_model(ctx: Context) -> None:
+    machine = build_machine(ctx)
+    notes = io.StringIO()
+    seeded = hypothesis_seed(ctx.seed)(type("SeededSharesMachine", (machine,), {}))
+    try:
+        with with_reporter(lambda message: print(message, file=notes)):
+            run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
+    except RuleFailure as failure:
+        failure.evidence = "Shortest failing sequence found:\n" + notes.getvalue().strip()
+        raise

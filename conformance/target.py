@@ -1,0 +1,226 @@
+"""The deployment under test: what it offers, and the resources the suite makes on it.
+
+Against the mock (it answers ``/_mock/clock``) the suite makes its own projects and renders
+through the control API, so it needs nothing else; against a live deployment it uses the
+keys and render options given. Everything else goes through the public API either way.
+Every share the suite creates is remembered and revoked at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance.client import RecordingClient
+from conformance.config import RunConfig
+
+RESEND_TEST_RECIPIENT = "delivered+craftkit-conformance@resend.dev"
+
+
+class SetupError(Exception):
+    """The run cannot start; the message says what to fix (exit code 2)."""
+
+
+@dataclass
+class Target:
+    """Capabilities and provisioned resources of one run."""
+
+    config: RunConfig
+    client: RecordingClient
+    is_mock: bool = False
+    key: str | None = None
+    other_key: str | None = None
+    created_shares: list[tuple[str, str, str]] = field(default_factory=list)
+    _render: str | None = None
+    _other_render: str | None = None
+    _saved_faults: dict[str, Any] | None = None
+
+    @classmethod
+    def connect(cls, config: RunConfig, client: RecordingClient) -> Target:
+        """Probe the target and prepare keys; ``SetupError`` when it cannot be used."""
+        target = cls(config, client)
+        try:
+            probe = httpx.get(f"{client.base_url}/_mock/clock", timeout=10)
+        except httpx.HTTPError as exc:
+            raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
+        target.is_mock = probe.status_code == 200 and "now" in probe.text
+        if target.is_mock:
+            target.key = config.api_key or target._new_project("conformance")
+            target.other_key = config.other_api_key or target._new_project("conformance (other)")
+            target._saved_faults = target.control("GET", "/faults").json()
+        else:
+            if not config.api_key:
+                raise SetupError("--api-key is required against a deployment that is not the mock")
+            target.key, target.other_key = config.api_key, config.other_api_key
+        target._check_key(target.key, "--api-key")
+        if target.other_key:
+            target._check_key(target.other_key, "--other-api-key")
+        return target
+
+    # ---- capabilities -----------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What rules may rely on in this run."""
+        found = {"key"}
+        if self.other_key:
+            found.add("other_key")
+        if self.is_mock:
+            found |= {"mock", "render", "not_ready_render", "template"}
+        else:
+            if self.config.render_id or self.config.template_slug:
+                found.add("render")
+            if self.config.template_slug:
+                found.add("template")
+            if self.config.not_ready_render_id:
+                found.add("not_ready_render")
+        if not self.config.read_only:
+            found |= {"write", "email"}
+        return frozenset(found)
+
+    # ---- control API (mock only) ------------------------------------------------------
+
+    def control(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        """A control API call; these are set-up, not part of the contract under test."""
+        response = httpx.request(
+            method, f"{self.client.base_url}/_mock{path}", json=json, timeout=30
+        )
+        if response.status_code >= 400:
+            raise SetupError(
+                f"control call {method} /_mock{path} answered {response.status_code}: "
+                f"{response.text}"
+            )
+        return response
+
+    def _new_project(self, name: str) -> str:
+        key: str = self.control("POST", "/projects", {"name": name}).json()["apiKey"]
+        return key
+
+    def new_project(self) -> tuple[str, str]:
+        """A fresh project (mock only): its id and key."""
+        body = self.control("POST", "/projects", {"name": "conformance (scratch)"}).json()
+        return body["projectId"], body["apiKey"]
+
+    def set_faults(self, **faults: Any) -> None:
+        """Switch faults on the mock (restored by ``restore``)."""
+        self.control("PUT", "/faults", faults)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the mock's clock."""
+        self.control("POST", "/clock", {"advanceSeconds": seconds})
+
+    def outbox(self) -> list[dict[str, Any]]:
+        """The mock's sent mail."""
+        emails: list[dict[str, Any]] = self.control("GET", "/emails").json()["emails"]
+        return emails
+
+    # ---- renders ------------------------------------------------------------------------
+
+    def _check_key(self, key: str | None, option: str) -> None:
+        response = httpx.get(
+            f"{self.client.base_url}/v1/renders/00000000-0000-7000-8000-000000000000",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        if response.status_code in (401, 403):
+            raise SetupError(
+                f"{option} is refused by the target ({response.status_code}): {response.text[:200]}"
+            )
+
+    def mock_render(
+        self, status: str = "succeeded", key: str | None = None, data: Any = None
+    ) -> str:
+        """A render in a given status, made through the control API (mock only)."""
+        body = {
+            "apiKey": key or self.key,
+            "status": status,
+            "data": data or {"suite": "conformance"},
+        }
+        render_id: str = self.control("POST", "/renders", body).json()["id"]
+        return render_id
+
+    def fresh_render(self) -> str:
+        """A succeeded render with no shares yet where possible (the mock makes one each time)."""
+        if self.is_mock:
+            return self.mock_render()
+        return self.render()
+
+    def render(self) -> str:
+        """A succeeded render of the key's project (one per run against a deployment)."""
+        if self._render is None:
+            if self.is_mock:
+                self._render = self.mock_render()
+            elif self.config.render_id:
+                self._render = self.config.render_id
+            else:
+                self._render = self.submit_and_wait(self.key)
+        return self._render
+
+    def other_render(self) -> str:
+        """A succeeded render of the other project."""
+        if self._other_render is None:
+            if self.is_mock:
+                self._other_render = self.mock_render(key=self.other_key)
+            else:
+                self._other_render = self.submit_and_wait(self.other_key)
+        return self._other_render
+
+    def not_ready_render(self) -> str:
+        """A render that has not succeeded."""
+        if self.is_mock:
+            return self.mock_render(status="queued")
+        assert self.config.not_ready_render_id is not None
+        return self.config.not_ready_render_id
+
+    def submit_and_wait(self, key: str | None) -> str:
+        """Render the configured template and poll it to ``succeeded``."""
+        if not self.config.template_slug:
+            raise SetupError(
+                "a succeeded render is needed: pass --template-slug and --template-data"
+            )
+        submitted = self.client.request(
+            "POST",
+            f"/v1/templates/{self.config.template_slug}/render",
+            key=key,
+            json={"data": self.config.template_data or {}},
+        )
+        if submitted.status not in (200, 202):
+            raise SetupError(
+                f"rendering {self.config.template_slug} failed: {submitted.summary()} "
+                f"{submitted.body_text()}"
+            )
+        render_id: str = submitted.json()["id"]
+        deadline = time.monotonic() + self.config.render_timeout
+        while time.monotonic() < deadline:
+            status = self.client.request("GET", f"/v1/renders/{render_id}", key=key).json()[
+                "status"
+            ]
+            if status == "succeeded":
+                return render_id
+            if status == "failed":
+                raise SetupError(f"render {render_id} of {self.config.template_slug} failed")
+            time.sleep(1)
+        raise SetupError(
+            f"render {render_id} did not succeed within {self.config.render_timeout} s"
+        )
+
+    # ---- bookkeeping ------------------------------------------------------------------
+
+    def remember_share(self, render_id: str, share_id: str, key: str | None = None) -> None:
+        """Note a share the suite made, to revoke at the end."""
+        self.created_shares.append((render_id, share_id, key or self.key or ""))
+
+    def restore(self) -> None:
+        """Revoke every share the suite made that is still active; put the faults back."""
+        for render_id, share_id, key in self.created_shares:
+            httpx.delete(
+                f"{self.client.base_url}/v1/renders/{render_id}/shares/{share_id}",
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+        self.created_shares.clear()
+        if self.is_mock and self._saved_faults is not None:
+            self.control("PUT", "/faults", self._saved_faults)
