@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,21 +103,28 @@ class Transcript:
 class Pacer:
     """At most ``rate`` requests per second across threads (None: unlimited)."""
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._interval = 1.0 / rate if rate else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
 
     def wait(self) -> None:
         """Block until the next request may go."""
         if not self._interval:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             delay = self._next - now
             self._next = max(now, self._next) + self._interval
         if delay > 0:
-            time.sleep(delay)
+            self._sleep(delay)
 
 
 class RecordingClient:

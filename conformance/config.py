@@ -22,12 +22,15 @@ class Profile:
     schemathesis_examples: int
     schemathesis_phases: str
     concurrency: int
+    shrink: bool
 
 
+_PHASES = "examples,coverage,fuzzing,stateful"
 PROFILES = {
-    "quick": Profile("quick", 4, 12, 5, 3, "examples,coverage,fuzzing,stateful", 10),
-    "default": Profile("default", 20, 25, 25, 15, "examples,coverage,fuzzing,stateful", 50),
-    "thorough": Profile("thorough", 150, 40, 150, 150, "examples,coverage,fuzzing,stateful", 100),
+    # quick reports the failing sequence as found; the others shrink it to the shortest.
+    "quick": Profile("quick", 4, 12, 5, 3, _PHASES, 10, shrink=False),
+    "default": Profile("default", 20, 25, 25, 15, _PHASES, 50, shrink=True),
+    "thorough": Profile("thorough", 150, 40, 150, 150, _PHASES, 100, shrink=True),
 }
 
 DEFAULT_SEED = 20261121

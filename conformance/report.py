@@ -25,7 +25,7 @@ _STYLE = {
     "skipped": "yellow",
     "deviated": "magenta",
 }
-_SHOWN_EXCHANGES = 8
+_SHOWN_EXCHANGES = 30
 
 
 def _kind(run: RunResult) -> str:
@@ -61,7 +61,10 @@ def failure_text(result: RuleResult) -> str:
             lines.append(f"  spec: {violation.problem}")
     sequence = _sequence(result)
     if sequence:
+        earlier = len(result.exchanges) - len(sequence)
         lines += ["", "requests (in order, the last is the one that showed it):"]
+        if earlier > 0 and result.culprit is None:
+            lines.append(f"  ({earlier} earlier requests of this rule not shown)")
         lines += [f"  {index}. {exchange.summary()}" for index, exchange in enumerate(sequence, 1)]
         lines += ["", "reproduce (CRAFTKIT_API_KEY set to the run's key):"]
         lines += [f"  {exchange.curl()}" for exchange in sequence]
@@ -140,6 +143,7 @@ def as_dict(run: RunResult) -> dict[str, Any]:
             }
             for r in run.results
         ],
+        "codesProvoked": sorted(run.provoked),
         "codesNotProvoked": [list(t) for t in run.unprovoked],
         "codesNotDeclared": [list(t) for t in run.undeclared],
     }

@@ -57,6 +57,7 @@ class RunResult:
     requests: int = 0
     unprovoked: list[tuple[str, int, str]] = field(default_factory=list)
     undeclared: list[tuple[str, int, str]] = field(default_factory=list)
+    provoked: set[str] = field(default_factory=set)
 
     @property
     def passed(self) -> bool:
@@ -158,4 +159,5 @@ class ConformanceSession:
             requests=self.client.requests_sent + self.client.external_requests,
             unprovoked=self.contract.unprovoked(),
             undeclared=self.contract.undeclared(),
+            provoked=self.contract.codes_provoked(),
         )

@@ -66,6 +66,20 @@ def schemathesis_command(ctx: Context) -> list[str]:
     needs=("key",),
 )
 def fuzz(ctx: Context) -> None:
+    # Schemathesis may reach a real render (an id from the spec's examples, or one a link
+    # led it to) and share it: whatever it leaves active there is revoked afterwards.
+    renders = [ctx.target.render()] if "render" in ctx.target.capabilities else []
+    before = {render: {row["id"] for row in ctx.list_shares(render)} for render in renders}
+    try:
+        _run_schemathesis(ctx)
+    finally:
+        for render, known in before.items():
+            for row in ctx.list_shares(render):
+                if row["id"] not in known and row["revokedAt"] is None:
+                    ctx.revoke(render, row["id"])
+
+
+def _run_schemathesis(ctx: Context) -> None:
     result = subprocess.run(
         schemathesis_command(ctx),
         capture_output=True,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.reporting import with_reporter
@@ -267,7 +267,11 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
             exchange,
         )
 
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+    if ctx.profile.shrink:
+        phases.append(Phase.shrink)
     SharesMachine.TestCase.settings = settings(
+        phases=phases,
         max_examples=ctx.profile.state_machine_examples,
         stateful_step_count=ctx.profile.state_machine_steps,
         deadline=None,
@@ -291,5 +295,10 @@ def state_model(ctx: Context) -> None:
         with with_reporter(lambda message: print(message, file=notes)):
             run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
     except RuleFailure as failure:
-        failure.evidence = "Shortest failing sequence found:\n" + notes.getvalue().strip()
+        found = (
+            "Shortest failing sequence found"
+            if ctx.profile.shrink
+            else "Failing sequence (not shrunk in this profile)"
+        )
+        failure.evidence = f"{found}:\n" + notes.getvalue().strip()
         raise

@@ -1,0 +1,466 @@
+"""Deliberately broken variants of the mock, each one contract violation, for the suite to catch.
+
+Each variant is the real mock with one thing changed, by replacing a method on its own store
+instance or by rewriting its answers in a wrapper: the shipped mock has no switch for any of
+them. ``breaks`` names the rule the suite must report as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server import Settings, create_app, domain, errors
+from mock_server.store import Store
+
+Rewrite = Callable[[str, str, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One broken mock."""
+
+    name: str
+    breaks: str
+    build: Callable[[], ASGIApp]
+
+
+def _store(app: Starlette) -> Store:
+    store: Store = app.state.store
+    return store
+
+
+class _Rewriter:
+    """Buffers each answer and lets a function change its status, headers or body."""
+
+    def __init__(self, app: ASGIApp, rewrite: Rewrite) -> None:
+        self.app = app
+        self.rewrite = rewrite
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    headers = {k.decode(): v.decode() for k, v in start["headers"]}
+                    status, headers, body = self.rewrite(
+                        scope["method"], scope["path"], start["status"], headers, b"".join(chunks)
+                    )
+                    if "content-length" in headers:
+                        headers["content-length"] = str(len(body))
+                    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+                    await send({"type": "http.response.start", "status": status, "headers": raw})
+                    await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+
+def _rewritten(rewrite: Rewrite) -> Callable[[], ASGIApp]:
+    return lambda: _Rewriter(create_app(), rewrite)
+
+
+def _patched(
+    patch: Callable[[Store], None], settings: Settings | None = None
+) -> Callable[[], ASGIApp]:
+    def build() -> ASGIApp:
+        app = create_app(settings)
+        patch(_store(app))
+        return app
+
+    return build
+
+
+# ---- store-level variants --------------------------------------------------------------
+
+
+def _revoke_twice(store: Store) -> None:
+    def revoke(project: Any, render_id: str, share_id: str) -> domain.Share:
+        share = store._shares.get(share_id)
+        if share is None:
+            raise errors.NotFound("Share not found")
+        revoked = domain.revoke(share, store.clock.now())
+        store._shares[share_id] = revoked
+        return revoked
+
+    store.revoke_share = revoke  # type: ignore[method-assign]
+
+
+def _oldest_first(store: Store) -> None:
+    original = store.list_shares
+    store.list_shares = lambda project, render_id: list(reversed(original(project, render_id)))  # type: ignore[method-assign]
+
+
+def _hide_revoked(store: Store) -> None:
+    original = store.list_shares
+    store.list_shares = lambda project, render_id: [  # type: ignore[method-assign]
+        row for row in original(project, render_id) if row[0].revoked_at is None
+    ]
+
+
+def _hide_email_shares(store: Store) -> None:
+    original = store.list_shares
+    store.list_shares = lambda project, render_id: [  # type: ignore[method-assign]
+        row for row in original(project, render_id) if row[0].channel != "email"
+    ]
+
+
+def _resolve_revoked(store: Store) -> None:
+    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
+        share_id = store._share_by_token.get(domain_digest(token))
+        if share_id is None:
+            raise errors.NotFound("Share link not found")
+        share = store._shares[share_id]
+        if share.expires_at is not None and store.clock.now() >= share.expires_at:
+            raise errors.NotFound("Share link not found")
+        return share, store._renders[share.render_id]
+
+    store.resolve_share = resolve  # type: ignore[method-assign]
+
+
+def _resolve_expired(store: Store) -> None:
+    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
+        share_id = store._share_by_token.get(domain_digest(token))
+        share = store._shares.get(share_id) if share_id else None
+        if share is None or share.revoked_at is not None:
+            raise errors.NotFound("Share link not found")
+        return share, store._renders[share.render_id]
+
+    store.resolve_share = resolve  # type: ignore[method-assign]
+
+
+def domain_digest(token: str) -> str:
+    from mock_server.ids import digest
+
+    return digest(token)
+
+
+def _share_unfinished(store: Store) -> None:
+    store._succeeded = lambda project, render_id, error: store._render(project, render_id)  # type: ignore[method-assign]
+
+
+def _unknown_key_403(store: Store) -> None:
+    original = store.authenticate
+
+    def authenticate(api_key: str) -> Any:
+        try:
+            return original(api_key)
+        except errors.Unauthorized:
+            raise errors.Forbidden("Unknown key") from None
+
+    store.authenticate = authenticate  # type: ignore[method-assign]
+
+
+def _cross_project(store: Store) -> None:
+    def render(project: Any, render_id: str) -> domain.Render:
+        found = store._renders.get(render_id)
+        if found is None:
+            raise errors.NotFound("Render not found")
+        return found
+
+    store._render = render  # type: ignore[method-assign]
+
+
+def _count_every_view(store: Store) -> None:
+    def record(share: domain.Share, event_type: Any, source_ip: str) -> bool:
+        store._record(share.render_id, event_type, share.id, store.clock.now())
+        return True
+
+    store.record_share_event = record  # type: ignore[method-assign]
+
+
+def _count_no_view(store: Store) -> None:
+    store.record_share_event = lambda share, event_type, source_ip: False  # type: ignore[method-assign]
+
+
+def _email_as_link(store: Store) -> None:
+    store.add_email_share = lambda render, *, to, message, expires_at: store._add_share(  # type: ignore[method-assign]
+        render, "link", to, message, expires_at
+    )
+
+
+def _ignore_idempotency(store: Store) -> None:
+    original = store.submit_render
+    store.submit_render = lambda project, **kw: original(project, **{**kw, "idempotency_key": None})  # type: ignore[method-assign]
+
+
+def _unknown_render_crashes(store: Store) -> None:
+    original = store._render
+
+    def render(project: Any, render_id: str) -> domain.Render:
+        if render_id not in store._renders:
+            raise RuntimeError("boom")
+        return original(project, render_id)
+
+    store._render = render  # type: ignore[method-assign]
+
+
+def _failed_send_drops_share(store: Store) -> None:
+    original = store.add_email_share
+
+    def add(render: domain.Render, **kw: Any) -> Any:
+        share, token = original(render, **kw)
+        if store.faults.email_send_fails:
+            store._shares_by_render[render.id].remove(share.id)
+        return share, token
+
+    store.add_email_share = add  # type: ignore[method-assign]
+
+
+def _conflict_without_status(store: Store) -> None:
+    original = store.download
+
+    def download(project: Any, render_id: str) -> Any:
+        try:
+            return original(project, render_id)
+        except errors.Conflict:
+            raise errors.Conflict("Render cannot be downloaded") from None
+
+    store.download = download  # type: ignore[method-assign]
+
+
+def _sloppy_message_limit(store: Store) -> None:
+    original = store.create_share
+
+    def create(project: Any, render_id: str, **kw: Any) -> Any:
+        if kw.get("message") and len(kw["message"]) >= 2000:
+            raise errors.InvalidRequest(
+                issues={"formErrors": [], "fieldErrors": {"message": ["Too long"]}}
+            )
+        return original(project, render_id, **kw)
+
+    store.create_share = create  # type: ignore[method-assign]
+
+
+# ---- answer-level variants -------------------------------------------------------------
+
+
+def _is(method: str, pattern: str, m: str, path: str) -> bool:
+    return m == method and re.fullmatch(pattern, path) is not None
+
+
+def _no_content_length(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if _is("GET", r"/v1/renders/[^/]+/download", m, p):
+        h.pop("content-length", None)
+        h["transfer-encoding"] = "chunked"
+    return s, h, b
+
+
+def _inline_disposition(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if "content-disposition" in h:
+        h["content-disposition"] = h["content-disposition"].replace("attachment", "inline")
+    return s, h, b
+
+
+def _truncated_pdf(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if _is("GET", r"/v1/renders/[^/]+/download", m, p) and s == 200:
+        return s, h, b[: len(b) // 2]
+    return s, h, b
+
+
+def _unnormalised_expiry(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if _is("POST", r"/v1/renders/[^/]+/shares", m, p) and s == 201:
+        body = orjson.loads(b)
+        if body.get("expiresAt"):
+            body["expiresAt"] = body["expiresAt"].replace(".000Z", "Z")
+        return s, h, orjson.dumps(body)
+    return s, h, b
+
+
+def _flat_errors(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if s >= 400 and h.get("content-type", "").startswith("application/json"):
+        body = orjson.loads(b)
+        if isinstance(body.get("error"), dict):
+            return s, h, orjson.dumps(body["error"])
+    return s, h, b
+
+
+def _no_retry_after(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    h.pop("retry-after", None)
+    return s, h, b
+
+
+def _engagement_missing_key(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if _is("GET", r"/v1/renders/[^/]+/engagement", m, p) and s == 200:
+        body = orjson.loads(b)
+        body["counts"].pop("email_opened")
+        return s, h, orjson.dumps(body)
+    return s, h, b
+
+
+def _no_greeting_mail(store: Store) -> None:
+    original = store.keep_in_outbox
+
+    def keep(email: Any) -> str:
+        return original(
+            replace(email, text=email.text.split("\n", 1)[1], html=email.html.split("</p>", 1)[1])
+        )
+
+    store.keep_in_outbox = keep  # type: ignore[method-assign]
+
+
+# ---- variants that need their own ASGI behaviour ----------------------------------------
+
+
+class _ValidationBeforeAuth:
+    """Answers invalid JSON with 400 before looking at the key."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError:
+                error = orjson.dumps({"error": {"code": "invalid_json", "message": "bad"}})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 400,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": error})
+                return
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _RacyRevoke:
+    """Checks a revoke, yields to the event loop, then writes: a check-then-act race."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = re.fullmatch(r"/v1/renders/([^/]+)/shares/([^/]+)", scope.get("path", ""))
+        if scope["type"] == "http" and scope["method"] == "DELETE" and match:
+            store = _store(self.app)
+            share = store._shares.get(match.group(2))
+            if share is not None and share.revoked_at is None:
+                await asyncio.sleep(0.05)  # the window another request slips through
+                store._shares[share.id] = domain.revoke(share, store.clock.now())
+                body = orjson.dumps(
+                    {"id": share.id, "revokedAt": domain.format_timestamp(store.clock.now())}
+                )
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+class LiveLike:
+    """The correct mock with its control API hidden, as a real deployment looks."""
+
+    def __init__(self, app: Starlette | None = None) -> None:
+        self.app = app or create_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/_mock"):
+            body = orjson.dumps({"error": {"code": "not_found", "message": "No route"}})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 404,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _make(cls: Callable[[], Any]) -> Callable[[], ASGIApp]:
+    return lambda: cls()
+
+
+VARIANTS: list[Variant] = [
+    Variant("second revoke answers 200", "SHARE-REVOKE-ONCE", _patched(_revoke_twice)),
+    Variant("list oldest first", "SHARE-LIST-ORDER", _patched(_oldest_first)),
+    Variant("revoked rows left out of the list", "SHARE-LIST-ORDER", _patched(_hide_revoked)),
+    Variant("email shares left out of the list", "STATE-MODEL", _patched(_hide_email_shares)),
+    Variant("revoked link still resolves", "LINK-REVOKED-404", _patched(_resolve_revoked)),
+    Variant("expired link still resolves", "LINK-EXPIRED-404", _patched(_resolve_expired)),
+    Variant(
+        "unfinished render shared (201, not 409)", "SHARE-NOT-READY", _patched(_share_unfinished)
+    ),
+    Variant("unknown key answers 403", "AUTH-UNKNOWN-KEY", _patched(_unknown_key_403)),
+    Variant("another project's render is readable", "ISOLATION-RENDERS", _patched(_cross_project)),
+    Variant("views not de-duplicated", "LINK-CLICK-COUNT", _patched(_count_every_view)),
+    Variant("views not counted", "LINK-CLICK-COUNT", _patched(_count_no_view)),
+    Variant("email makes a link-channel share", "EMAIL-SEND", _patched(_email_as_link)),
+    Variant("idempotency key ignored", "RENDER-IDEMPOTENT", _patched(_ignore_idempotency)),
+    Variant(
+        "unknown render crashes (500)", "UNKNOWN-RENDER-404", _patched(_unknown_render_crashes)
+    ),
+    Variant("failed send drops the share", "EMAIL-SEND-FAILED", _patched(_failed_send_drops_share)),
+    Variant(
+        "409 conflict without the status", "DOWNLOAD-NOT-READY", _patched(_conflict_without_status)
+    ),
+    Variant(
+        "2000-character message refused", "SHARE-MESSAGE-LIMIT", _patched(_sloppy_message_limit)
+    ),
+    Variant("mail without the greeting", "EMAIL-CONTENT", _patched(_no_greeting_mail)),
+    Variant(
+        "bodies over 1 MiB accepted",
+        "PAYLOAD-TOO-LARGE",
+        _patched(lambda store: None, Settings(max_body_bytes=8 * 1024 * 1024)),
+    ),
+    Variant("download without Content-Length", "DOWNLOAD-PDF", _rewritten(_no_content_length)),
+    Variant("download inline, not attachment", "DOWNLOAD-PDF", _rewritten(_inline_disposition)),
+    Variant("download truncated", "DOWNLOAD-PDF", _rewritten(_truncated_pdf)),
+    Variant(
+        "expiresAt echoed without milliseconds", "SHARE-ECHO", _rewritten(_unnormalised_expiry)
+    ),
+    Variant("errors not in the envelope", "AUTH-MISSING-KEY", _rewritten(_flat_errors)),
+    Variant("429 without Retry-After", "FAULT-RATE-LIMIT", _rewritten(_no_retry_after)),
+    Variant("engagement misses a count", "ENGAGEMENT-COUNTS", _rewritten(_engagement_missing_key)),
+    Variant("body validated before the key", "AUTH-FIRST", _make(_ValidationBeforeAuth)),
+    Variant("concurrent revokes both win", "SHARE-REVOKE-CONCURRENT", _make(_RacyRevoke)),
+]
