@@ -71,9 +71,11 @@ class Target:
         if self.is_mock:
             found |= {"mock", "render", "not_ready_render", "template"}
         else:
-            if self.config.render_id or self.config.template_slug:
+            # With --read-only a render may only be one that exists: rendering one creates.
+            can_render = self.config.template_slug is not None and not self.config.read_only
+            if self.config.render_id or can_render:
                 found.add("render")
-            if self.config.template_slug:
+            if can_render:
                 found.add("template")
             if self.config.not_ready_render_id:
                 found.add("not_ready_render")
