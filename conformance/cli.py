@@ -161,6 +161,29 @@ def rules() -> None:
 
 
 @main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write the site into.",
+)
+def docs(out: Path) -> None:
+    """Build the reference docs (HTML and Markdown) from the specs into OUT.
+
+    Needs Redoc from the npm registry (`npm ci` in the repository). Serve the folder with
+    `python -m http.server --directory OUT` and open index.html.
+    """
+    from conformance.docs import DocsError, build_site
+
+    try:
+        written = build_site(out)
+    except DocsError as exc:
+        click.echo(f"cannot build the docs: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {len(written)} files; open {out / 'index.html'}")
+
+
+@main.command()
 def codes() -> None:
     """List every operation's error statuses and the codes each may carry.
 

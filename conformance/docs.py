@@ -1,0 +1,342 @@
+"""The reference docs, generated from openapi.yaml and mock-control.yaml into a static site.
+
+``DIR/index.html`` links three things: the interactive reference (Redoc, every operation,
+field, error and sample on one page, served from the site itself, no CDN), one Markdown page
+per operation in the shape of the seed pages (with an HTML rendering of each), and a page
+on the mock's control API and how to use the mock from a partner's tests. Everything is read
+from the specs; nothing here restates a field or a code.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+import craftkit_spec
+
+REDOC_BUNDLE = Path("node_modules/redoc/bundles/redoc.standalone.js")
+REDOC_OPTIONS = {
+    "expandResponses": "all",
+    "jsonSampleExpandLevel": "all",
+    "schemaExpansionLevel": "all",
+    "hideDownloadButton": True,
+    "pathInMiddlePanel": True,
+}
+SAMPLE_LANGUAGES = {"curl": "bash", "Node.js": "js", "Python": "python"}
+
+
+class DocsError(Exception):
+    """The site cannot be built; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One generated Markdown page."""
+
+    slug: str
+    title: str
+    method: str
+    path: str
+    markdown: str
+
+
+# ---- describing schemas in words ----------------------------------------------------------
+
+
+def _merged(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema with its ``allOf`` branches folded in (later branches narrow earlier ones)."""
+    merged: dict[str, Any] = {}
+    for branch in schema.get("allOf", []):
+        merged.update(_merged(branch))
+    merged.update({k: v for k, v in schema.items() if k != "allOf"})
+    return merged
+
+
+def type_of(schema: Mapping[str, Any]) -> str:
+    """``string``, ``string | null``, ``string (email)``, ``integer`` ..."""
+    schema = _merged(schema)
+    kinds = schema.get("type", "object" if "properties" in schema else "any")
+    names = kinds if isinstance(kinds, list) else [kinds]
+    text = " | ".join(str(name) for name in names)
+    if "format" in schema:
+        text += f" ({schema['format']})"
+    return text
+
+
+def constraints(schema: Mapping[str, Any]) -> str:
+    """The limits of a schema, in words."""
+    schema = _merged(schema)
+    words = []
+    if "enum" in schema:
+        words.append("one of " + ", ".join(f"`{value}`" for value in schema["enum"]))
+    if "const" in schema:
+        words.append(f"always `{json.dumps(schema['const'])}`")
+    for key, phrase in (
+        ("minLength", "at least {} characters"),
+        ("maxLength", "at most {} characters"),
+        ("minimum", "at least {}"),
+        ("maximum", "at most {}"),
+        ("maxItems", "at most {} items"),
+    ):
+        if key in schema:
+            words.append(phrase.format(schema[key]))
+    return "; ".join(words)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def field_rows(
+    schema: Mapping[str, Any], prefix: str = ""
+) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
+    """(name, schema, required) for every field, nested objects and array items as ``a[].b``."""
+    schema = _merged(schema)
+    required = set(schema.get("required", []))
+    for name, sub in schema.get("properties", {}).items():
+        full = f"{prefix}{name}"
+        yield full, sub, name in required
+        merged = _merged(sub)
+        if "properties" in merged and merged.get("type") == "object":
+            yield from field_rows(merged, f"{full}.")
+        items = merged.get("items")
+        if isinstance(items, Mapping) and "properties" in _merged(items):
+            yield from field_rows(items, f"{full}[].")
+
+
+def _field_table(schema: Mapping[str, Any], *, with_default: bool) -> list[str]:
+    header = (
+        "| Field | Type | Description | Default |"
+        if with_default
+        else "| Field | Type | Description |"
+    )
+    lines = [header, "|---|---|---|---|" if with_default else "|---|---|---|"]
+    for name, sub, required in field_rows(schema):
+        merged = _merged(sub)
+        words = [merged.get("description", "").strip()]
+        limits = constraints(sub)
+        if limits:
+            words.append(f"({limits}.)")
+        if required:
+            words.append("Required.")
+        row = f"| `{name}` | {_cell(type_of(sub))} | {_cell(' '.join(w for w in words if w))} |"
+        if with_default:
+            default = merged.get("default")
+            row += f" {'`' + json.dumps(default) + '`' if default is not None else '—'} |"
+        lines.append(row)
+    return lines
+
+
+def _example(media: Mapping[str, Any]) -> Any:
+    examples = media.get("examples", {})
+    return next(iter(examples.values()))["value"] if examples else None
+
+
+# ---- operation pages ---------------------------------------------------------------------
+
+
+def operation_page(spec: Mapping[str, Any], operation: craftkit_spec.Operation) -> Page:
+    """The Markdown page of one operation, in the seed pages' shape."""
+    definition = operation.definition
+    lines = [f"# {definition['summary']}", "", f"`{operation.method.upper()} {operation.path}`", ""]
+    lines += [definition["description"].strip(), ""]
+    parameters = spec["paths"][operation.path].get("parameters", []) + definition.get(
+        "parameters", []
+    )
+    for location, heading in (("path", "Path parameters"), ("header", "Header parameters")):
+        chosen = [p for p in parameters if p["in"] == location]
+        if chosen:
+            lines += [
+                f"## {heading}",
+                "",
+                "| Field | Type | Description | Default |",
+                "|---|---|---|---|",
+            ]
+            for parameter in chosen:
+                words = parameter.get("description", "").strip()
+                if parameter.get("required"):
+                    words += " Required."
+                lines.append(
+                    f"| `{parameter['name']}` | {_cell(type_of(parameter['schema']))} "
+                    f"| {_cell(words)} | — |"
+                )
+            lines.append("")
+    body = definition.get("requestBody")
+    if body is not None:
+        media = body["content"]["application/json"]
+        lines += ["## Request body", "", *_field_table(media["schema"], with_default=True)]
+        example = _example(media)
+        if example is not None:
+            lines += ["", "```json", json.dumps(example, indent=2), "```"]
+        lines.append("")
+    for status, response in operation.responses.items():
+        if int(status) >= 400:
+            continue
+        lines += [f"## Response — {status}", "", response["description"].strip(), ""]
+        for name, header in response.get("headers", {}).items():
+            lines.append(f"- Header `{name}`: {_cell(header.get('description', ''))}")
+        for media_type, media in response.get("content", {}).items():
+            if media_type == "application/json":
+                lines += ["", *_field_table(media["schema"], with_default=False)]
+                example = _example(media)
+                if example is not None:
+                    lines += ["", "```json", json.dumps(example, indent=2), "```"]
+            else:
+                lines += ["", f"The body is `{media_type}`."]
+        lines.append("")
+    lines += ["## Errors", "", "| HTTP | Code | Meaning | Fix |", "|---|---|---|---|"]
+    for status, response in operation.responses.items():
+        if int(status) < 400:
+            continue
+        examples = response["content"]["application/json"].get("examples", {})
+        for code in sorted(craftkit_spec.error_codes(response)):
+            example = examples.get(code, {})
+            fix = example.get("description", "").removeprefix("**Fix:**").strip()
+            fix = fix[:1].upper() + fix[1:]
+            lines.append(
+                f"| {status} | `{code}` | {_cell(example.get('summary', ''))} | {_cell(fix)} |"
+            )
+    lines += ["", "## Quick Start", ""]
+    for sample in definition.get("x-codeSamples", []):
+        language = SAMPLE_LANGUAGES.get(sample["label"], "")
+        lines += [
+            f"### {sample['label']}",
+            "",
+            f"```{language}",
+            sample["source"].rstrip(),
+            "```",
+            "",
+        ]
+    return Page(
+        operation.operation_id,
+        definition["summary"],
+        operation.method.upper(),
+        operation.path,
+        "\n".join(lines),
+    )
+
+
+def mock_page(control: Mapping[str, Any]) -> str:
+    """The page on the mock: its control API (from mock-control.yaml) and how to use it."""
+    lines = [f"# {control['info']['title']}", "", control["info"]["description"].strip(), ""]
+    lines += [
+        "## Starting the mock",
+        "",
+        "```sh",
+        "craftkit-mock --port 4010   # prints each seeded key and render",
+        "```",
+        "",
+    ]
+    lines += ["## Control API", "", "| Method | Path | What it does | Body |", "|---|---|---|---|"]
+    for operation in craftkit_spec.iter_operations(control):
+        body = operation.definition.get("requestBody")
+        fields = (
+            ", ".join(
+                f"`{name}`"
+                for name, _, _ in field_rows(body["content"]["application/json"]["schema"])
+            )
+            if body
+            else "—"
+        )
+        lines.append(
+            f"| {operation.method.upper()} | `{operation.path}` "
+            f"| {_cell(operation.definition['description'])} | {fields} |"
+        )
+    lines += ["", "The full reference of the control API is on [control.html](control.html)."]
+    return "\n".join(lines) + "\n"
+
+
+# ---- the site ------------------------------------------------------------------------------
+
+
+def _redoc_page(title: str, spec: Mapping[str, Any]) -> str:
+    payload = json.dumps(spec).replace("</", "<\\/")
+    options = json.dumps(REDOC_OPTIONS)
+    return (
+        '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>\n<body>\n'
+        '<div id="redoc"></div>\n<script src="redoc.standalone.js"></script>\n'
+        f'<script>Redoc.init({payload}, {options}, document.getElementById("redoc"));</script>\n'
+        "</body>\n</html>\n"
+    )
+
+
+_MD_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.5}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top}"
+    "pre{background:#f5f5f5;padding:.8rem;overflow:auto}code{font-size:.9em}"
+)
+
+
+def _html_page(title: str, markdown: str) -> str:
+    renderer = MarkdownIt("commonmark").enable("table")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        f"<style>{_MD_STYLE}</style></head><body>\n{renderer.render(markdown)}</body></html>\n"
+    )
+
+
+def build_site(out: Path, node_modules_root: Path | None = None) -> list[Path]:
+    """Build the whole site into ``out``; return the files written."""
+    root = node_modules_root or Path.cwd()
+    bundle = root / REDOC_BUNDLE
+    if not bundle.is_file():
+        raise DocsError(f"{bundle} is missing: run `npm ci` in {root}")
+    spec = craftkit_spec.load_resolved()
+    control = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
+    (out / "operations").mkdir(parents=True, exist_ok=True)
+    written = [out / "redoc.standalone.js"]
+    shutil.copyfile(bundle, written[0])
+    pages = [operation_page(spec, operation) for operation in craftkit_spec.iter_operations(spec)]
+    for page in pages:
+        for suffix, text in (
+            (".md", page.markdown),
+            (".html", _html_page(page.title, page.markdown)),
+        ):
+            target = out / "operations" / f"{page.slug}{suffix}"
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    mock_markdown = mock_page(control)
+    files = {
+        "reference.html": _redoc_page(spec["info"]["title"], craftkit_spec.load_raw()),
+        "control.html": _redoc_page(control["info"]["title"], control),
+        "mock.md": mock_markdown,
+        "mock.html": _html_page("Using the mock", mock_markdown),
+        "index.html": _index(spec, pages),
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    return written
+
+
+def _index(spec: Mapping[str, Any], pages: list[Page]) -> str:
+    rows = "\n".join(
+        f"<tr><td><code>{page.method}</code></td><td><code>{html.escape(page.path)}</code></td>"
+        f'<td><a href="operations/{page.slug}.html">{html.escape(page.title)}</a> '
+        f'(<a href="operations/{page.slug}.md">Markdown</a>)</td></tr>'
+        for page in pages
+    )
+    title = html.escape(spec["info"]["title"])
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_MD_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+        f"<p>{html.escape(spec['info']['summary'])}</p>\n<ul>\n"
+        '<li><a href="reference.html">Interactive reference</a>: every operation, field, error '
+        "and sample.</li>\n"
+        '<li><a href="mock.html">The reference mock</a>: its control API and how to test '
+        "against it "
+        '(<a href="control.html">control API reference</a>).</li>\n</ul>\n'
+        f"<h2>Operations</h2>\n<table><tr><th>Method</th><th>Path</th><th>Page</th></tr>\n{rows}\n</table>\n"
+        "</body></html>\n"
+    )
