@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import ROOT, running
+from run import ROOT, running, write_section
 
 MARK_BEGIN = "<!-- conformance:begin -->"
 MARK_END = "<!-- conformance:end -->"
@@ -55,10 +55,7 @@ def main() -> None:
     )
     print(text)
     if args.write:
-        target = ROOT / "BENCHMARKS.md"
-        current = target.read_text(encoding="utf-8")
-        begin, end = current.index(MARK_BEGIN) + len(MARK_BEGIN), current.index(MARK_END)
-        target.write_text(current[:begin] + "\n" + text + "\n" + current[end:], encoding="utf-8")
+        write_section(MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":

@@ -272,10 +272,15 @@ def main() -> None:
     text = report(results, startup_seconds(), memory(), args)
     print(text)
     if args.write:
-        target = ROOT / "BENCHMARKS.md"
-        current = target.read_text(encoding="utf-8")
-        begin, end = current.index(MARK_BEGIN) + len(MARK_BEGIN), current.index(MARK_END)
-        target.write_text(current[:begin] + "\n" + text + "\n" + current[end:], encoding="utf-8")
+        write_section(MARK_BEGIN, MARK_END, text)
+
+
+def write_section(begin_mark: str, end_mark: str, text: str) -> None:
+    """Put ``text`` into BENCHMARKS.md between two marker comments."""
+    target = ROOT / "BENCHMARKS.md"
+    current = target.read_text(encoding="utf-8")
+    begin, end = current.index(begin_mark) + len(begin_mark), current.index(end_mark)
+    target.write_text(current[:begin] + "\n" + text + "\n" + current[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 RenderStatus = Literal["queued", "rendering", "succeeded", "failed"]
-RENDER_STATUSES: tuple[RenderStatus, ...] = ("queued", "rendering", "succeeded", "failed")
+RENDER_STATUSES: tuple[RenderStatus, ...] = get_args(RenderStatus)
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
 
 Channel = Literal["link", "email"]
@@ -26,15 +26,7 @@ EventType = Literal[
     "share_created",
     "share_revoked",
 ]
-EVENT_TYPES: tuple[EventType, ...] = (
-    "viewed",
-    "downloaded",
-    "printed",
-    "email_opened",
-    "email_sent",
-    "share_created",
-    "share_revoked",
-)
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 RECIPIENT_EVENTS: frozenset[str] = frozenset({"viewed", "downloaded", "printed"})
 
 DEDUP_WINDOW = timedelta(minutes=5)

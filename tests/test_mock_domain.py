@@ -207,3 +207,17 @@ def test_every_error_class_is_a_status_and_code_the_spec_declares(
 
 def test_the_error_hierarchy_covers_every_declared_code() -> None:
     assert {error.code for error in errors.ALL_ERRORS} == set(SCHEMAS["ErrorCode"]["enum"])
+
+
+@pytest.mark.parametrize(
+    ("python_names", "schema"),
+    [
+        (domain.RENDER_STATUSES, "RenderStatus"),
+        (domain.EVENT_TYPES, "EventType"),
+        (tuple(domain.RECIPIENT_EVENTS), "RecipientEventType"),
+        (("link", "email"), "Channel"),
+    ],
+)
+def test_the_mocks_enumerations_are_the_specs(python_names: tuple[str, ...], schema: str) -> None:
+    """The mock types these names for mypy; the spec owns them, so they must agree."""
+    assert set(python_names) == set(SCHEMAS[schema]["enum"])
