@@ -1,15 +1,18 @@
 """The deployment under test: what it offers, and the resources the suite makes on it.
 
-Against the mock (it answers ``/_mock/clock``) the suite makes its own projects and renders
-through the control API, so it needs nothing else; against a live deployment it uses the
-keys and render options given. Everything else goes through the public API either way.
-Every share the suite creates is remembered and revoked at the end.
+Against the mock (it answers ``/_mock/clock``) the suite makes two projects of its own and
+works only inside them, through the per-project control API: their clocks, faults and
+outboxes are the run's alone, so any number of runs and partners' tests share one mock. At
+the end it deletes them. Against a live deployment it uses the keys and render options given.
+Everything else goes through the public API either way. Every share the suite creates is
+remembered and revoked at the end.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -34,9 +37,10 @@ class Target:
     key: str | None = None
     other_key: str | None = None
     created_shares: list[tuple[str, str, str]] = field(default_factory=list)
+    sandboxes: dict[str, str] = field(default_factory=dict)
+    """The run's own projects on the mock: key to project id."""
     _render: str | None = None
     _other_render: str | None = None
-    _saved_faults: dict[str, Any] | None = None
 
     @classmethod
     def connect(cls, config: RunConfig, client: RecordingClient) -> Target:
@@ -48,16 +52,19 @@ class Target:
             raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
         target.is_mock = probe.status_code == 200 and "now" in probe.text
         if target.is_mock:
-            target.key = config.api_key or target._new_project("conformance")
-            target.other_key = config.other_api_key or target._new_project("conformance (other)")
-            target._saved_faults = target.control("GET", "/faults").json()
+            # Given keys are still checked below, but the run works in sandboxes of its own.
+            target.key = target.new_project("conformance")[1]
+            target.other_key = target.new_project("conformance (other)")[1]
         else:
             if not config.api_key:
                 raise SetupError("--api-key is required against a deployment that is not the mock")
             target.key, target.other_key = config.api_key, config.other_api_key
-        target._check_key(target.key, "--api-key")
-        if target.other_key:
-            target._check_key(target.other_key, "--other-api-key")
+        for key, option in (
+            (config.api_key or target.key, "--api-key"),
+            (config.other_api_key or target.other_key, "--other-api-key"),
+        ):
+            if key:
+                target._check_key(key, option)
         return target
 
     # ---- capabilities -----------------------------------------------------------------
@@ -97,26 +104,46 @@ class Target:
             )
         return response
 
-    def _new_project(self, name: str) -> str:
-        key: str = self.control("POST", "/projects", {"name": name}).json()["apiKey"]
-        return key
-
-    def new_project(self) -> tuple[str, str]:
-        """A fresh project (mock only): its id and key."""
-        body = self.control("POST", "/projects", {"name": "conformance (scratch)"}).json()
+    def new_project(self, name: str = "conformance (scratch)") -> tuple[str, str]:
+        """A fresh sandbox project of the run (mock only): its id and key."""
+        body = self.control("POST", "/projects", {"name": name}).json()
+        self.sandboxes[body["apiKey"]] = body["projectId"]
         return body["projectId"], body["apiKey"]
 
+    def sandbox(
+        self, method: str, path: str, json: Any = None, key: str | None = None
+    ) -> httpx.Response:
+        """A control call on one of the run's projects (the run's own key by default)."""
+        project_id = self.sandboxes[key or self.key or ""]
+        return self.control(method, f"/projects/{project_id}{path}", json)
+
     def set_faults(self, **faults: Any) -> None:
-        """Switch faults on the mock (restored by ``restore``)."""
-        self.control("PUT", "/faults", faults)
+        """Switch faults of the run's project on the mock (gone with it at the end)."""
+        self.sandbox("PUT", "/faults", faults)
+
+    def clock_now(self) -> datetime:
+        """The run's time on the mock."""
+        text = self.sandbox("GET", "/clock").json()["now"]
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
     def advance_clock(self, seconds: float) -> None:
-        """Move the mock's clock."""
-        self.control("POST", "/clock", {"advanceSeconds": seconds})
+        """Move the time of both of the run's projects."""
+        for key in (self.key, self.other_key):
+            self.sandbox("POST", "/clock", {"advanceSeconds": seconds}, key)
+
+    def freeze_clock(self, frozen: bool) -> datetime:
+        """Stop (or restart) the time of both of the run's projects, at one instant."""
+        instant = self.sandbox("POST", "/clock", {"frozen": frozen}).json()["now"]
+        if frozen:
+            self.sandbox("POST", "/clock", {"frozen": True}, self.other_key)
+            self.sandbox("POST", "/clock", {"now": instant}, self.other_key)
+        else:
+            self.sandbox("POST", "/clock", {"frozen": False}, self.other_key)
+        return datetime.fromisoformat(instant.replace("Z", "+00:00"))
 
     def outbox(self) -> list[dict[str, Any]]:
-        """The mock's sent mail."""
-        emails: list[dict[str, Any]] = self.control("GET", "/emails").json()["emails"]
+        """The mail the run's project sent."""
+        emails: list[dict[str, Any]] = self.sandbox("GET", "/emails").json()["emails"]
         return emails
 
     # ---- renders ------------------------------------------------------------------------
@@ -136,12 +163,8 @@ class Target:
         self, status: str = "succeeded", key: str | None = None, data: Any = None
     ) -> str:
         """A render in a given status, made through the control API (mock only)."""
-        body = {
-            "apiKey": key or self.key,
-            "status": status,
-            "data": data or {"suite": "conformance"},
-        }
-        render_id: str = self.control("POST", "/renders", body).json()["id"]
+        body = {"status": status, "data": data or {"suite": "conformance"}}
+        render_id: str = self.sandbox("POST", "/renders", body, key).json()["id"]
         return render_id
 
     def fresh_render(self) -> str:
@@ -216,13 +239,19 @@ class Target:
         self.created_shares.append((render_id, share_id, key or self.key or ""))
 
     def restore(self) -> None:
-        """Revoke every share the suite made that is still active; put the faults back."""
-        for render_id, share_id, key in self.created_shares:
-            httpx.delete(
-                f"{self.client.base_url}/v1/renders/{render_id}/shares/{share_id}",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=30,
-            )
+        """Leave the target as found: shares revoked, or on the mock the run's projects gone.
+
+        Deleting a sandbox takes its shares, faults, clock and mail with it.
+        """
+        if self.is_mock:
+            for project_id in self.sandboxes.values():
+                httpx.delete(f"{self.client.base_url}/_mock/projects/{project_id}", timeout=30)
+            self.sandboxes.clear()
+        else:
+            for render_id, share_id, key in self.created_shares:
+                httpx.delete(
+                    f"{self.client.base_url}/v1/renders/{render_id}/shares/{share_id}",
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=30,
+                )
         self.created_shares.clear()
-        if self.is_mock and self._saved_faults is not None:
-            self.control("PUT", "/faults", self._saved_faults)

@@ -7,6 +7,7 @@ clock and validators) from injected settings and a seed, so tests run many indep
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -14,22 +15,20 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import craftkit_spec
 from mock_server import errors
 from mock_server.clock import MockClock
 from mock_server.control import control_routes
 from mock_server.delivery import EmailDispatcher
-from mock_server.ids import ShareTokenMinter, digest
+from mock_server.gate import RateLimiter, RequestGate, RequestJournal
+from mock_server.ids import ShareTokenMinter
 from mock_server.routes import api_routes
 from mock_server.seed import Seed, default_seed_path, load_seed
 from mock_server.settings import Settings
 from mock_server.store import Store
 from mock_server.validation import RequestValidator
 from mock_server.wire import JSONResponse
-
-CONTROL_PREFIX = "/_mock"
 
 
 def _error_response(error: errors.ApiError) -> Response:
@@ -61,53 +60,17 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(errors.Internal())
 
 
-class RequestGate:
-    """Rate limiting and the request journal, for the public API only (not ``/_mock``)."""
-
-    def __init__(self, app: ASGIApp, store: Store) -> None:
-        self._app = app
-        self._store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse over-limit requests with 429; journal every answered one."""
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
-            await self._app(scope, receive, send)
-            return
-        store = self._store
-        retry_after = store.admit(self._client(scope))
-        if retry_after is not None:
-            limited = errors.RateLimited(
-                f"Too many requests; retry after {retry_after} seconds",
-                headers={"Retry-After": str(retry_after)},
-            )
-            store.journal_request(scope["method"], scope["path"], limited.status)
-            await _error_response(limited)(scope, receive, send)
-            return
-
-        async def journalled_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                store.journal_request(scope["method"], scope["path"], message["status"])
-            await send(message)
-
-        await self._app(scope, receive, journalled_send)
-
-    @staticmethod
-    def _client(scope: Scope) -> str:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                return "key:" + digest(value.decode("latin-1"))
-        client = scope.get("client")
-        return f"ip:{client[0]}" if client else "ip:unknown"
-
-
 def create_app(
     settings: Settings | None = None,
     seed: Seed | None = None,
     *,
     clock: MockClock | None = None,
 ) -> Starlette:
-    """Build a mock: its own store, clock, validators and email dispatcher."""
-    settings = settings or Settings()
+    """Build a mock: its own store, clock, validators and email dispatcher.
+
+    Without ``settings`` they are read from the environment, as ``craftkit-mock`` reads them.
+    """
+    settings = settings or Settings.from_env(os.environ)
     seed = seed or load_seed(default_seed_path())
     store = Store(
         settings=settings,
@@ -116,6 +79,8 @@ def create_app(
         minter=ShareTokenMinter(settings.token_secret),
     )
     dispatcher = EmailDispatcher(store)
+    journal = RequestJournal(settings.journal_size)
+    limiter = RateLimiter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -126,7 +91,7 @@ def create_app(
 
     app = Starlette(
         routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(RequestGate, store=store)],
+        middleware=[Middleware(RequestGate, store=store, journal=journal, limiter=limiter)],
         exception_handlers={
             errors.ApiError: _api_error,
             HTTPException: _http_error,
@@ -136,6 +101,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.journal = journal
+    app.state.limiter = limiter
     app.state.validator = RequestValidator(craftkit_spec.load_resolved())
     app.state.control_validator = RequestValidator(
         craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))

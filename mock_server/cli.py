@@ -18,7 +18,8 @@ from mock_server.settings import Settings, SettingsError
 def banner(seed: Seed, base_url: str) -> list[str]:
     """The lines printed at start: where the mock is, and each seeded project's key and renders."""
     lines = [
-        f"Craftkit mock: {base_url}  (control API: {base_url}/_mock, reset: POST /_mock/reset)"
+        f"Craftkit mock: {base_url}  (control API: {base_url}/_mock; "
+        "a sandbox project per test: POST /_mock/projects)"
     ]
     for project in seed.projects:
         renders = ", ".join(f"{r.id} ({r.status})" for r in project.renders) or "none"
@@ -28,7 +29,13 @@ def banner(seed: Seed, base_url: str) -> list[str]:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=4010, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=4010,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one, and the banner names it.",
+)
 @click.option(
     "--seed",
     "seed_path",
@@ -60,15 +67,18 @@ def main(host: str, port: int, seed_path: Path | None, log_level: str, access_lo
 
     from mock_server.app import create_app
 
-    app = create_app(settings, seed)
-    shown_host = f"[{host}]" if ":" in host else host
-    for line in banner(seed, f"http://{shown_host}:{port}"):
-        click.echo(line)
-    uvicorn.run(
-        app,
+    config = uvicorn.Config(
+        create_app(settings, seed),
         host=host,
         port=port,
         log_level=log_level,
         access_log=access_log,
         proxy_headers=False,  # CRAFTKIT_MOCK_TRUST_FORWARDED_FOR decides, not uvicorn
     )
+    # Bind first, so the banner names the port really listened on (--port 0 picks a free one).
+    sock = config.bind_socket()
+    actual_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    for line in banner(seed, f"http://{shown_host}:{actual_port}"):
+        click.echo(line)
+    uvicorn.Server(config).run(sockets=[sock])

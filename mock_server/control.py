@@ -1,8 +1,10 @@
 """The mock's control API (``/_mock/...``), described in mock-control.yaml.
 
 Tests drive what the public API cannot (projects and keys, a render's status, the clock,
-faults) and read what it hides (the outbox, the journal). Bodies are checked against
-mock-control.yaml's schemas with the same compiled validators as the public API.
+faults) and read what it hides (the outbox, the journal). Every one of those exists twice:
+under ``/_mock/projects/{projectId}/…`` for one project's sandbox, which is what parallel test
+runs use, and at ``/_mock/…`` for the whole mock, for a single user. Bodies are checked
+against mock-control.yaml's schemas with the same compiled validators as the public API.
 """
 
 from __future__ import annotations
@@ -14,9 +16,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server import domain, present
-from mock_server.store import Faults
+from mock_server import domain, errors, present
+from mock_server.clock import ClockRangeError, MockClock, SandboxClock
+from mock_server.gate import RateLimiter, RequestJournal, project_client
+from mock_server.store import Faults, OutboxEntry, Project
 from mock_server.wire import JSONResponse, origin, read_json, store_of
+
+_FAULT_FIELDS = {
+    "emailTransport": "email_transport",
+    "emailSendFails": "email_send_fails",
+    "storageFails": "storage_fails",
+    "queueUnavailable": "queue_unavailable",
+    "rateLimitPerMinute": "rate_limit_per_minute",
+}
 
 
 async def _control_json(
@@ -25,11 +37,38 @@ async def _control_json(
     return await read_json(request, operation_id, validator="control_validator", optional=optional)
 
 
+def _journal(request: Request) -> RequestJournal:
+    journal: RequestJournal = request.app.state.journal
+    return journal
+
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
+
+
+def _sandbox(request: Request) -> Project | None:
+    """The project a ``/_mock/projects/{projectId}/…`` path names (404 if none); else None."""
+    project_id = request.path_params.get("projectId")
+    return None if project_id is None else store_of(request).project(project_id)
+
+
 async def reset(request: Request) -> Response:
-    """``POST /_mock/reset``: back to the seed, real time, default faults."""
+    """``POST /_mock/reset``: everything back to the seed, real time, default faults."""
     store = store_of(request)
     store.reset()
     store.clock.reset()
+    _journal(request).clear()
+    _limiter(request).clear()
+    return Response(status_code=204)
+
+
+async def reset_project(request: Request) -> Response:
+    """``POST /_mock/projects/{projectId}/reset``: one sandbox back to its start."""
+    project_id = request.path_params["projectId"]
+    store_of(request).reset_project(project_id)
+    _journal(request).forget(project_id)
+    _limiter(request).forget(project_client(project_id))
     return Response(status_code=204)
 
 
@@ -44,15 +83,22 @@ async def create_project(request: Request) -> Response:
 
 async def delete_project(request: Request) -> Response:
     """``DELETE /_mock/projects/{projectId}``."""
-    store_of(request).delete_project(request.path_params["projectId"])
+    project_id = request.path_params["projectId"]
+    store_of(request).delete_project(project_id)
+    _journal(request).forget(project_id)
+    _limiter(request).forget(project_client(project_id))
     return Response(status_code=204)
 
 
 async def create_render(request: Request) -> Response:
-    """``POST /_mock/renders``: a render already in the status asked for."""
-    body = await _control_json(request, "mockCreateRender")
+    """``POST /_mock/renders`` (by key) or ``/_mock/projects/{projectId}/renders``."""
     store = store_of(request)
-    project = store.authenticate(body["apiKey"])
+    project = _sandbox(request)
+    if project is None:
+        body = await _control_json(request, "mockCreateRender")
+        project = store.authenticate(body["apiKey"])
+    else:
+        body = await _control_json(request, "mockCreateProjectRender", optional=True)
     render, state = store.control_create_render(
         project,
         status=body.get("status", "succeeded"),
@@ -72,78 +118,81 @@ async def set_render_status(request: Request) -> Response:
     return JSONResponse(present.render_body(render, state, origin(request), store.settings))
 
 
-def _clock_body(request: Request) -> dict[str, Any]:
-    clock = store_of(request).clock
-    return {"now": domain.format_timestamp(clock.now()), "frozen": clock.frozen}
-
-
 async def clock(request: Request) -> Response:
-    """``GET``/``POST /_mock/clock``: read, advance, set or freeze the clock."""
+    """``GET``/``POST`` a clock: the shared one, or a project's (which then runs on its own)."""
+    project = _sandbox(request)
+    store = store_of(request)
+    chosen: MockClock | SandboxClock = store.clock if project is None else store.clock_of(project)
     if request.method == "POST":
         body = await _control_json(request, "mockSetClock")
-        mock_clock = store_of(request).clock
-        if "advanceSeconds" in body:
-            mock_clock.advance(float(body["advanceSeconds"]))
-        elif "now" in body:
-            mock_clock.set(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
-        else:
-            mock_clock.freeze(bool(body["frozen"]))
-    return JSONResponse(_clock_body(request))
+        field = next(iter(body))
+        try:
+            if field == "advanceSeconds":
+                chosen.advance(float(body["advanceSeconds"]))
+            elif field == "now":
+                chosen.set(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
+            else:
+                chosen.freeze(bool(body["frozen"]))
+        except ClockRangeError as exc:
+            raise errors.InvalidRequest(
+                issues={"formErrors": [], "fieldErrors": {field: [str(exc)]}}
+            ) from None
+    return JSONResponse({"now": domain.format_timestamp(chosen.now()), "frozen": chosen.frozen})
 
 
-async def emails(request: Request) -> Response:
-    """``GET /_mock/emails``: the outbox, oldest first."""
-    outbox = [
-        {
-            "id": sent.id,
-            "from": sent.email.sender,
-            "to": sent.email.to,
-            "subject": sent.email.subject,
-            "text": sent.email.text,
-            "html": sent.email.html,
-            "renderId": sent.email.render_id,
-            "shareId": sent.email.share_id,
-            "sentAt": domain.format_timestamp(sent.sent_at),
-        }
-        for sent in store_of(request).outbox
-    ]
-    return JSONResponse({"emails": outbox})
-
-
-def _faults_body(faults: Faults) -> dict[str, Any]:
+def _email_body(entry: OutboxEntry) -> dict[str, Any]:
+    sent = entry.sent
     return {
-        "emailTransport": faults.email_transport,
-        "emailSendFails": faults.email_send_fails,
-        "storageFails": faults.storage_fails,
-        "queueUnavailable": faults.queue_unavailable,
-        "rateLimitPerMinute": faults.rate_limit_per_minute,
+        "id": sent.id,
+        "projectId": entry.project_id,
+        "from": sent.email.sender,
+        "to": sent.email.to,
+        "subject": sent.email.subject,
+        "text": sent.email.text,
+        "html": sent.email.html,
+        "renderId": sent.email.render_id,
+        "shareId": sent.email.share_id,
+        "sentAt": domain.format_timestamp(sent.sent_at),
     }
 
 
-_FAULT_FIELDS = {
-    "emailTransport": "email_transport",
-    "emailSendFails": "email_send_fails",
-    "storageFails": "storage_fails",
-    "queueUnavailable": "queue_unavailable",
-    "rateLimitPerMinute": "rate_limit_per_minute",
-}
+async def emails(request: Request) -> Response:
+    """The outbox, oldest first: a project's, or the whole mock's filtered by the query."""
+    project = _sandbox(request)
+    query = request.query_params
+    kept = store_of(request).emails(
+        project.id if project is not None else query.get("projectId"),
+        render_id=query.get("renderId"),
+        to=query.get("to"),
+    )
+    return JSONResponse({"emails": [_email_body(entry) for entry in kept]})
+
+
+def _faults_body(faults: Faults) -> dict[str, Any]:
+    return {wire: getattr(faults, attribute) for wire, attribute in _FAULT_FIELDS.items()}
 
 
 async def faults(request: Request) -> Response:
-    """``GET``/``PUT /_mock/faults``."""
+    """``GET``/``PUT`` faults: the shared switches, or a project's own over them."""
+    project = _sandbox(request)
     store = store_of(request)
     if request.method == "PUT":
         body = await _control_json(request, "mockSetFaults")
-        for wire_name, attribute in _FAULT_FIELDS.items():
-            if wire_name in body:
-                setattr(store.faults, attribute, body[wire_name])
+        changes = {
+            attribute: body[wire] for wire, attribute in _FAULT_FIELDS.items() if wire in body
+        }
+        store.set_faults(changes, project)
         if "rateLimitPerMinute" in body:
-            store.clear_rate_windows()
-    return JSONResponse(_faults_body(store.faults))
+            if project is None:
+                _limiter(request).clear()
+            else:
+                _limiter(request).forget(project_client(project.id))
+    return JSONResponse(_faults_body(store.faults if project is None else store.faults_of(project)))
 
 
 async def journal(request: Request) -> Response:
-    """``GET /_mock/requests``: newest first."""
+    """The public requests answered, newest first: a project's, or the whole mock's."""
+    project = _sandbox(request)
     entries = [
         {
             "method": e.method,
@@ -151,17 +200,24 @@ async def journal(request: Request) -> Response:
             "status": e.status,
             "time": domain.format_timestamp(e.at),
         }
-        for e in store_of(request).journal
+        for e in _journal(request).entries(project.id if project is not None else None)
     ]
     return JSONResponse({"requests": entries})
 
 
 def control_routes() -> list[BaseRoute]:
-    """The control API's routes."""
+    """The control API's routes: per project, then for the whole mock."""
+    sandbox = "/_mock/projects/{projectId}"
     return [
-        Route("/_mock/reset", reset, methods=["POST"]),
         Route("/_mock/projects", create_project, methods=["POST"]),
-        Route("/_mock/projects/{projectId}", delete_project, methods=["DELETE"]),
+        Route(sandbox, delete_project, methods=["DELETE"]),
+        Route(f"{sandbox}/reset", reset_project, methods=["POST"]),
+        Route(f"{sandbox}/renders", create_render, methods=["POST"]),
+        Route(f"{sandbox}/clock", clock, methods=["GET", "POST"]),
+        Route(f"{sandbox}/faults", faults, methods=["GET", "PUT"]),
+        Route(f"{sandbox}/emails", emails, methods=["GET"]),
+        Route(f"{sandbox}/requests", journal, methods=["GET"]),
+        Route("/_mock/reset", reset, methods=["POST"]),
         Route("/_mock/renders", create_render, methods=["POST"]),
         Route("/_mock/renders/{id}/status", set_render_status, methods=["POST"]),
         Route("/_mock/clock", clock, methods=["GET", "POST"]),

@@ -1,4 +1,4 @@
-"""Choosing how an email leaves: the transport the faults name, and the sender to use.
+"""Choosing how an email leaves: the transport the project's faults name, and the sender.
 
 ``none`` (or ``resend`` without ``RESEND_API_KEY`` and a sender) is ``503
 email_not_configured``; the ``emailSendFails`` fault makes any transport reject the send, as
@@ -22,12 +22,13 @@ OUTBOX_SENDER = "Craftkit <no-reply@craftkit.dev>"
 class OutboxTransport:
     """Keeps the mail in the store's outbox, readable through ``GET /_mock/emails``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, project: Project) -> None:
         self._store = store
+        self._project = project
 
     async def send(self, email: OutgoingEmail) -> str:
-        """Keep the email; its outbox id is the message id."""
-        return self._store.keep_in_outbox(email)
+        """Keep the email in the project's outbox; its outbox id is the message id."""
+        return self._store.keep_in_outbox(self._project, email)
 
 
 class RejectingTransport:
@@ -65,7 +66,7 @@ class EmailDispatcher:
     def transport_for(self, project: Project) -> tuple[str, EmailTransport]:
         """The sender address and transport to use; ``EmailNotConfigured`` when there is none."""
         settings = self._store.settings
-        faults = self._store.faults
+        faults = self._store.faults_of(project)
         if faults.email_transport == "none":
             raise EmailNotConfigured()
         if faults.email_transport == "resend":
@@ -79,7 +80,7 @@ class EmailDispatcher:
             )
         else:
             sender = project.email_from or settings.email_from or OUTBOX_SENDER
-            transport = OutboxTransport(self._store)
+            transport = OutboxTransport(self._store, project)
         if faults.email_send_fails:
             return sender, RejectingTransport()
         return sender, transport

@@ -16,7 +16,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server import domain, email, errors, present
-from mock_server.wire import JSONResponse, authenticate, client_ip, origin, read_json, store_of
+from mock_server.wire import (
+    JSONResponse,
+    authenticate,
+    client_ip,
+    origin,
+    read_json,
+    store_of,
+)
 
 _MAX_IDEMPOTENCY_KEY = 200
 
@@ -172,8 +179,7 @@ async def email_render(request: Request) -> Response:
         share_id=share.id,
     )
     message_id = await transport.send(outgoing)
-    sent_at = store.clock.now()
-    store.record_email_sent(outgoing, message_id, sent_at)
+    sent_at = store.record_email_sent(outgoing)
     content = {
         "id": share.id,
         "shareToken": token,
@@ -220,12 +226,17 @@ _PAGE = """<!doctype html>
 """
 
 
+def _counts(request: Request) -> bool:
+    """Whether a link request is a recipient's event: ``HEAD`` records nothing (notes B.12)."""
+    return request.method != "HEAD"
+
+
 async def share_page(request: Request) -> Response:
     """``GET /share/{token}``: the recipient's page; counts a (de-duplicated) view."""
-    store = store_of(request)
     token = request.path_params["token"]
-    share, render = store.resolve_share(token)
-    store.record_share_event(share, "viewed", client_ip(request))
+    share, render = store_of(request).resolve_share(token)
+    if _counts(request):
+        store_of(request).record_share_event(share, "viewed", client_ip(request))
     note = f"<p>{html.escape(share.message)}</p>" if share.message else ""
     page = _PAGE.format(
         title=html.escape(render.template_name),
@@ -239,8 +250,9 @@ async def share_download(request: Request) -> Response:
     """``GET /share/{token}/download``: the PDF; counts a (de-duplicated) download."""
     store = store_of(request)
     share, render = store.resolve_share(request.path_params["token"])
-    pdf = store.shared_pdf(render)
-    store.record_share_event(share, "downloaded", client_ip(request))
+    pdf = store.pdf(render)
+    if _counts(request):
+        store.record_share_event(share, "downloaded", client_ip(request))
     return _pdf_response(render.id, pdf)
 
 

@@ -39,6 +39,7 @@ class Settings:
     render_seconds: float = 1.5
     max_body_bytes: int = ONE_MIB
     journal_size: int = 1000
+    outbox_size: int = 1000
     trust_forwarded_for: bool = True
     token_secret: bytes | None = None
 
@@ -112,6 +113,7 @@ class Settings:
             render_seconds=number("CRAFTKIT_MOCK_RENDER_SECONDS", cls.render_seconds, 0),
             max_body_bytes=int(number("CRAFTKIT_MOCK_MAX_BODY_BYTES", cls.max_body_bytes, 1)),
             journal_size=int(number("CRAFTKIT_MOCK_JOURNAL_SIZE", cls.journal_size, 1)),
+            outbox_size=int(number("CRAFTKIT_MOCK_OUTBOX_SIZE", cls.outbox_size, 1)),
             trust_forwarded_for=flag("CRAFTKIT_MOCK_TRUST_FORWARDED_FOR", True),
             token_secret=token_secret,
         )

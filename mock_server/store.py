@@ -1,23 +1,26 @@
 """All of the mock's state, in one object whose methods are named after the operations.
 
+A project is a sandbox: its renders, shares, engagement, outbox, clock and fault switches
+live in its own ``Sandbox``, so a lookup by id can only ever find the caller's own
+resources, and one project can be reset or deleted without touching any other. Parallel
+test runs, each in a project of its own, share one mock without seeing each other.
+
 Methods are synchronous and called from ``async`` endpoints on one event loop, so each call
 is atomic: fifty concurrent revokes of one share see exactly one winner, and concurrent
-views are counted exactly. Every lookup of a project's resource goes through ``_render``,
-which answers ``not_found`` for another project's ids, so projects never see each other.
-No record here holds a plain API key or share token: keys and tokens are kept as SHA-256
-digests, and share tokens are re-derived on demand by the ``ShareTokenMinter``.
+views are counted exactly. No record here holds a plain API key or share token: keys and
+tokens are kept as SHA-256 digests, and share tokens are re-derived on demand by the
+``ShareTokenMinter``.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from mock_server import domain, errors
-from mock_server.clock import MockClock
+from mock_server.clock import MockClock, SandboxClock
 from mock_server.domain import (
     EngagementEvent,
     EventType,
@@ -30,12 +33,15 @@ from mock_server.domain import (
 from mock_server.email import OutgoingEmail, SentEmail
 from mock_server.ids import ShareTokenMinter, digest, new_api_key, uuid7
 from mock_server.pdf import render_pdf
-from mock_server.seed import Seed
+from mock_server.seed import Seed, SeedProject
 from mock_server.settings import EmailTransportName, Settings
 from mock_server.validation import SchemaChecker
 
+PDF_CACHE_SIZE = 32
+"""PDFs kept per project; a render's PDF is drawn again when it has fallen out."""
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class Faults:
     """What the control API can switch: email transport, injected failures, rate limit."""
 
@@ -44,6 +50,9 @@ class Faults:
     storage_fails: bool = False
     queue_unavailable: bool = False
     rate_limit_per_minute: int | None = None
+
+
+FAULT_NAMES: frozenset[str] = frozenset(f.name for f in fields(Faults))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +65,6 @@ class Project:
     share_domain: str | None = None
     email_from: str | None = None
     deleted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One request the mock answered."""
-
-    method: str
-    path: str
-    status: int
-    at: datetime
 
 
 @dataclass
@@ -87,6 +86,42 @@ class EngagementView:
     recent: list[EngagementEvent]
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A kept email and its place in the mock-wide sending order."""
+
+    sequence: int
+    project_id: str
+    sent: SentEmail
+
+
+@dataclass
+class Sandbox:
+    """One project's world: everything a test of that project can drive or inspect."""
+
+    project: Project
+    clock: SandboxClock
+    outbox_size: int
+    fault_overrides: dict[str, Any] = field(default_factory=dict)
+    renders: dict[str, Render] = field(default_factory=dict)
+    idempotency: dict[str, str] = field(default_factory=dict)
+    pdfs: collections.OrderedDict[str, bytes] = field(default_factory=collections.OrderedDict)
+    shares: dict[str, Share] = field(default_factory=dict)
+    shares_by_render: dict[str, list[str]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    out_of_order: set[str] = field(default_factory=set)
+    click_counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    last_counted: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+    engagement: dict[str, _Engagement] = field(
+        default_factory=lambda: collections.defaultdict(_Engagement)
+    )
+    outbox: collections.deque[OutboxEntry] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = collections.deque(maxlen=self.outbox_size)
+
+
 class Store:
     """The mock's state and the operations on it."""
 
@@ -103,48 +138,51 @@ class Store:
     # ---- lifecycle ----------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget everything and load the seed again (the clock is the caller's business)."""
+        """Forget everything and load the seed again (the shared clock is the caller's)."""
         self.faults = Faults(email_transport=self.settings.email_transport)
-        self._projects: dict[str, Project] = {}
+        self._sandboxes: dict[str, Sandbox] = {}
         self._keys: dict[str, str] = {}
-        self._renders: dict[str, Render] = {}
-        self._idempotency: dict[tuple[str, str], str] = {}
-        self._pdfs: dict[str, bytes] = {}
-        self._shares: dict[str, Share] = {}
-        self._shares_by_render: dict[str, list[str]] = collections.defaultdict(list)
-        self._out_of_order: set[str] = set()
-        self._share_by_token: dict[str, str] = {}
-        self._click_counts: collections.Counter[str] = collections.Counter()
-        self._last_counted: dict[tuple[str, str, str], datetime] = {}
-        self._engagement: dict[str, _Engagement] = collections.defaultdict(_Engagement)
+        self._tokens: dict[str, tuple[str, str]] = {}
+        self._render_owner: dict[str, str] = {}
         self._sequence = 0
-        self.outbox: list[SentEmail] = []
-        self.journal: collections.deque[JournalEntry] = collections.deque(
-            maxlen=self.settings.journal_size
-        )
-        self._rate_windows: dict[str, collections.deque[datetime]] = {}
         for seeded in self._seed.projects:
-            self._add_project(
+            project = self._add_project(
                 seeded.id, seeded.name, seeded.api_key, seeded.share_domain, seeded.email_from
             )
-            for render in seeded.renders:
-                template = self._projects[seeded.id].templates[render.template]
-                self._add_render(
-                    Render(
-                        id=render.id,
-                        project_id=seeded.id,
-                        template_slug=template.slug,
-                        template_name=template.name,
-                        version=template.published_version or template.versions[-1],
-                        data=dict(render.data),
-                        created_at=render.created_at,
-                        queue_for=timedelta(0),
-                        render_for=timedelta(0),
-                        failure=domain.render_failure(render.data),
-                        forced_status=render.status,
-                        forced_at=render.created_at,
-                    )
-                )
+            self._load_seed(self._sandboxes[project.id], seeded)
+
+    def reset_project(self, project_id: str) -> None:
+        """Forget one project's renders, shares, events, mail, clock and faults.
+
+        Its id and keys stay valid; a seeded project gets its seeded renders back.
+        """
+        box = self._clear(self._live(project_id))
+        seeded = next((p for p in self._seed.projects if p.id == project_id), None)
+        if seeded is not None:
+            self._load_seed(box, seeded)
+
+    def _clear(self, box: Sandbox) -> Sandbox:
+        """Replace a project's sandbox with an empty one (same project, clock following)."""
+        for share in box.shares.values():
+            self._tokens.pop(share.token_digest, None)
+        for render_id in box.renders:
+            self._render_owner.pop(render_id, None)
+        box.clock.reset()
+        fresh = Sandbox(box.project, box.clock, box.outbox_size)
+        self._sandboxes[box.project.id] = fresh
+        return fresh
+
+    def _load_seed(self, box: Sandbox, seeded: SeedProject) -> None:
+        for render in seeded.renders:
+            self._new_render(
+                box,
+                box.project.templates[render.template],
+                None,
+                dict(render.data),
+                render_id=render.id,
+                created_at=render.created_at,
+                forced_status=render.status,
+            )
 
     def _next_sequence(self) -> int:
         self._sequence += 1
@@ -167,7 +205,9 @@ class Store:
         email_from: str | None = None,
     ) -> Project:
         project = Project(project_id, name, self._seed_templates(), share_domain, email_from)
-        self._projects[project_id] = project
+        self._sandboxes[project_id] = Sandbox(
+            project, SandboxClock(self.clock), self.settings.outbox_size
+        )
         self._keys[digest(api_key)] = project_id
         return project
 
@@ -179,47 +219,116 @@ class Store:
         return project, api_key
 
     def delete_project(self, project_id: str) -> None:
-        """Mark a project deleted: its keys now answer ``403 forbidden``."""
-        project = self._projects.get(project_id)
-        if project is None or project.deleted:
+        """Forget a project's state; its keys now answer ``403 forbidden``."""
+        box = self._clear(self._live(project_id))
+        box.project = replace(box.project, deleted=True)
+
+    def _live(self, project_id: str) -> Sandbox:
+        box = self._sandboxes.get(project_id)
+        if box is None or box.project.deleted:
             raise errors.NotFound("Project not found")
-        self._projects[project_id] = replace(project, deleted=True)
+        return box
+
+    def _box(self, project: Project) -> Sandbox:
+        return self._sandboxes[project.id]
+
+    def project_of_key(self, api_key: str) -> Project | None:
+        """The key's project, deleted or not; ``None`` for a key nobody holds."""
+        project_id = self._keys.get(digest(api_key))
+        return None if project_id is None else self._sandboxes[project_id].project
+
+    def project_of_token(self, token: str) -> Project | None:
+        """The project whose share the token is (active or not); ``None`` if there is none."""
+        found = self._tokens.get(digest(token))
+        return None if found is None else self._sandboxes[found[0]].project
 
     def authenticate(self, api_key: str) -> Project:
         """The key's project; unknown keys are 401 and deleted projects 403."""
-        project_id = self._keys.get(digest(api_key))
-        if project_id is None:
+        project = self.project_of_key(api_key)
+        if project is None:
             raise errors.Unauthorized("Invalid API key")
-        project = self._projects[project_id]
         if project.deleted:
             raise errors.Forbidden()
         return project
 
     def project(self, project_id: str) -> Project:
         """A live project by id (control API)."""
-        project = self._projects.get(project_id)
-        if project is None or project.deleted:
-            raise errors.NotFound("Project not found")
-        return project
+        return self._live(project_id).project
+
+    # ---- clocks and faults --------------------------------------------------------
+
+    def clock_of(self, project: Project) -> SandboxClock:
+        """The project's clock, which every time rule of the project reads."""
+        return self._box(project).clock
+
+    def faults_of(self, project: Project) -> Faults:
+        """The faults in force for a project: its own switches over the shared ones."""
+        overrides = self._box(project).fault_overrides
+        return replace(self.faults, **overrides) if overrides else self.faults
+
+    def set_faults(self, changes: dict[str, Any], project: Project | None = None) -> Faults:
+        """Switch faults for every project (``project`` None) or for one project only."""
+        unknown = set(changes) - FAULT_NAMES
+        if unknown:
+            raise ValueError(f"unknown fault switches: {sorted(unknown)}")
+        if project is None:
+            self.faults = replace(self.faults, **changes)
+            return self.faults
+        self._box(project).fault_overrides.update(changes)
+        return self.faults_of(project)
 
     # ---- renders ------------------------------------------------------------------
 
-    def _add_render(self, render: Render) -> Render:
-        self._renders[render.id] = render
+    def _new_render(
+        self,
+        box: Sandbox,
+        template: Template,
+        version: int | None,
+        data: dict[str, Any],
+        *,
+        render_id: str | None = None,
+        created_at: datetime | None = None,
+        forced_status: RenderStatus | None = None,
+        filename: str | None = None,
+    ) -> Render:
+        """Add a render: timed by the settings, or pinned to ``forced_status`` at once."""
+        now = created_at or box.clock.now()
+        timed = forced_status is None
+        render = Render(
+            id=render_id or uuid7(now),
+            project_id=box.project.id,
+            template_slug=template.slug,
+            template_name=template.name,
+            version=version or template.published_version or template.versions[-1],
+            data=data,
+            created_at=now,
+            queue_for=timedelta(seconds=self.settings.queue_seconds if timed else 0),
+            render_for=timedelta(seconds=self.settings.render_seconds if timed else 0),
+            failure=domain.render_failure(data),
+            forced_status=forced_status,
+            forced_at=None if timed else now,
+            filename=filename,
+        )
+        box.renders[render.id] = render
+        self._render_owner[render.id] = box.project.id
         return render
 
     def _render(self, project: Project, render_id: str) -> Render:
-        render = self._renders.get(render_id)
-        if render is None or render.project_id != project.id:
+        render = self._box(project).renders.get(render_id)
+        if render is None:
             raise errors.NotFound("Render not found")
         return render
+
+    def _template(self, project: Project, slug: str) -> Template:
+        template = project.templates.get(slug)
+        if template is None:
+            raise errors.TemplateNotFound(f"Template {slug!r} not found")
+        return template
 
     def _template_version(
         self, project: Project, slug: str, version: int | None
     ) -> tuple[Template, int]:
-        template = project.templates.get(slug)
-        if template is None:
-            raise errors.TemplateNotFound(f"Template {slug!r} not found")
+        template = self._template(project, slug)
         if version is not None:
             if version not in template.versions:
                 raise errors.VersionNotFound(f"Template version {version} not found")
@@ -243,10 +352,11 @@ class Store:
         Returns the render and whether it is new. ``data`` is checked against the chosen
         template's manifest (its ``inputSchema``), compiled once per template.
         """
+        box = self._box(project)
         if idempotency_key is not None:
-            existing = self._idempotency.get((project.id, idempotency_key))
+            existing = box.idempotency.get(idempotency_key)
             if existing is not None:
-                return self._renders[existing], False
+                return box.renders[existing], False
         template, chosen = self._template_version(project, slug, version)
         if template.input_schema is not None:
             checker = self._manifest_checkers.get(template.slug)
@@ -257,44 +367,37 @@ class Store:
             issues = checker.issues(data)
             if issues is not None:
                 raise errors.InvalidInputData(issues=issues)
-        if self.faults.queue_unavailable:
+        if self.faults_of(project).queue_unavailable:
             raise errors.QueueUnavailable(headers={"Retry-After": "5"})
-        now = self.clock.now()
-        render = self._add_render(
-            Render(
-                id=uuid7(now),
-                project_id=project.id,
-                template_slug=template.slug,
-                template_name=template.name,
-                version=chosen,
-                data=data,
-                created_at=now,
-                queue_for=timedelta(seconds=self.settings.queue_seconds),
-                render_for=timedelta(seconds=self.settings.render_seconds),
-                failure=domain.render_failure(data),
-                filename=filename,
-            )
-        )
+        render = self._new_render(box, template, chosen, data, filename=filename)
         if idempotency_key is not None:
-            self._idempotency[(project.id, idempotency_key)] = render.id
+            box.idempotency[idempotency_key] = render.id
         return render, True
 
     def get_render(self, project: Project, render_id: str) -> tuple[Render, RenderState]:
         """A render of the project and its state now."""
         render = self._render(project, render_id)
-        return render, domain.render_state(render, self.clock.now())
+        return render, domain.render_state(render, self.clock_of(project).now())
 
-    def _succeeded(self, project: Project, render_id: str, error: type[errors.ApiError]) -> Render:
-        render = self._render(project, render_id)
-        status = domain.render_state(render, self.clock.now()).status
-        if status != "succeeded":
-            raise error(f"Render is not ready (status: {status})")
+    def succeeded_render(
+        self,
+        project: Project,
+        render_id: str,
+        error: type[errors.ApiError] = errors.NotReady,
+        verb: str = "ready",
+    ) -> Render:
+        """A render of the project that has succeeded; ``404``, or ``error`` naming its status."""
+        render, state = self.get_render(project, render_id)
+        if state.status != "succeeded":
+            raise error(f"Render is not {verb} (status: {state.status})")
         return render
 
-    def _pdf(self, render: Render) -> bytes:
-        if self.faults.storage_fails:
+    def pdf(self, render: Render) -> bytes:
+        """A succeeded render's PDF, drawn once and kept while it is among the recent ones."""
+        box = self._sandboxes[render.project_id]
+        if self.faults_of(box.project).storage_fails:
             raise errors.Internal("Could not read the render from storage")
-        pdf = self._pdfs.get(render.id)
+        pdf = box.pdfs.get(render.id)
         if pdf is None:
             pdf = render_pdf(
                 render_id=render.id,
@@ -303,61 +406,39 @@ class Store:
                 data=render.data,
                 created_at=render.created_at,
             )
-            self._pdfs[render.id] = pdf
+            box.pdfs[render.id] = pdf
+            if len(box.pdfs) > PDF_CACHE_SIZE:
+                box.pdfs.popitem(last=False)
+        else:
+            box.pdfs.move_to_end(render.id)
         return pdf
 
     def download(self, project: Project, render_id: str) -> tuple[Render, bytes]:
         """A succeeded render's PDF; ``409 conflict`` naming the status otherwise."""
-        render = self._render(project, render_id)
-        status = domain.render_state(render, self.clock.now()).status
-        if status != "succeeded":
-            raise errors.Conflict(f"Render is not downloadable (status: {status})")
-        return render, self._pdf(render)
+        render = self.succeeded_render(project, render_id, errors.Conflict, "downloadable")
+        return render, self.pdf(render)
 
     def control_create_render(
         self, project: Project, *, status: RenderStatus, slug: str, data: dict[str, Any]
     ) -> tuple[Render, RenderState]:
         """A render put straight into a status (control API)."""
-        template = project.templates.get(slug)
-        if template is None:
-            raise errors.TemplateNotFound(f"Template {slug!r} not found")
-        now = self.clock.now()
-        render = self._add_render(
-            Render(
-                id=uuid7(now),
-                project_id=project.id,
-                template_slug=slug,
-                template_name=template.name,
-                version=template.published_version or template.versions[-1],
-                data=data,
-                created_at=now,
-                queue_for=timedelta(0),
-                render_for=timedelta(0),
-                failure=domain.render_failure(data),
-                forced_status=status,
-                forced_at=now,
-            )
-        )
-        return render, domain.render_state(render, now)
+        box = self._box(project)
+        template = self._template(project, slug)
+        render = self._new_render(box, template, None, data, forced_status=status)
+        return render, domain.render_state(render, box.clock.now())
 
     def force_render_status(
         self, render_id: str, status: RenderStatus
     ) -> tuple[Render, RenderState]:
         """Pin a render's status from now on (control API)."""
-        render = self._renders.get(render_id)
-        if render is None:
+        project_id = self._render_owner.get(render_id)
+        if project_id is None:
             raise errors.NotFound("Render not found")
-        now = self.clock.now()
-        render = replace(render, forced_status=status, forced_at=now)
-        self._renders[render_id] = render
+        box = self._sandboxes[project_id]
+        now = box.clock.now()
+        render = replace(box.renders[render_id], forced_status=status, forced_at=now)
+        box.renders[render_id] = render
         return render, domain.render_state(render, now)
-
-    def render_project(self, render_id: str) -> Project:
-        """The project a render belongs to (control API)."""
-        render = self._renders.get(render_id)
-        if render is None:
-            raise errors.NotFound("Render not found")
-        return self._projects[render.project_id]
 
     # ---- shares -------------------------------------------------------------------
 
@@ -372,7 +453,7 @@ class Store:
         expires_at: datetime | None,
     ) -> tuple[Share, str]:
         """A new share of a succeeded render, and its token (returned, never stored)."""
-        render = self._succeeded(project, render_id, errors.NotReady)
+        render = self.succeeded_render(project, render_id)
         return self._add_share(render, channel, recipient_email, message, expires_at)
 
     def _add_share(
@@ -383,7 +464,8 @@ class Store:
         message: str | None,
         expires_at: datetime | None,
     ) -> tuple[Share, str]:
-        now = self.clock.now()
+        box = self._sandboxes[render.project_id]
+        now = box.clock.now()
         nonce = self.minter.new_nonce()
         token = self.minter.token(nonce)
         share = Share(
@@ -399,13 +481,13 @@ class Store:
             expires_at=expires_at,
             created_at=now,
         )
-        self._shares[share.id] = share
-        siblings = self._shares_by_render[render.id]
-        if siblings and self._shares[siblings[-1]].created_at > now:
-            self._out_of_order.add(render.id)  # the clock was moved back
+        box.shares[share.id] = share
+        siblings = box.shares_by_render[render.id]
+        if siblings and box.shares[siblings[-1]].created_at > now:
+            box.out_of_order.add(render.id)  # the clock was moved back
         siblings.append(share.id)
-        self._share_by_token[share.token_digest] = share.id
-        self._record(render.id, "share_created", share.id, now)
+        self._tokens[share.token_digest] = (box.project.id, share.id)
+        self._record(box, render.id, "share_created", share.id, now)
         return share, token
 
     def share_token(self, share: Share) -> str:
@@ -415,42 +497,41 @@ class Store:
     def list_shares(self, project: Project, render_id: str) -> list[tuple[Share, int]]:
         """Every share of the render, newest first, revoked included, with click counts."""
         render = self._render(project, render_id)
-        shares = [self._shares[share_id] for share_id in self._shares_by_render.get(render.id, ())]
-        if render.id in self._out_of_order:
+        box = self._box(project)
+        shares = [box.shares[share_id] for share_id in box.shares_by_render.get(render.id, ())]
+        if render.id in box.out_of_order:
             shares = domain.newest_first(shares)
         else:
             shares.reverse()  # created in time order: newest first is a reversal
-        return [(share, self._click_counts[share.id]) for share in shares]
+        return [(share, box.click_counts[share.id]) for share in shares]
 
     def revoke_share(self, project: Project, render_id: str, share_id: str) -> Share:
         """Revoke once: an unknown, foreign or already revoked share is ``404``."""
         render = self._render(project, render_id)
-        share = self._shares.get(share_id)
+        box = self._box(project)
+        share = box.shares.get(share_id)
         if share is None or share.render_id != render.id or share.revoked_at is not None:
             raise errors.NotFound("Share not found")
-        now = self.clock.now()
+        now = box.clock.now()
         revoked = domain.revoke(share, now)
-        self._shares[share_id] = revoked
-        self._record(render.id, "share_revoked", share_id, now)
+        box.shares[share_id] = revoked
+        self._record(box, render.id, "share_revoked", share_id, now)
         return revoked
 
     def resolve_share(self, token: str) -> tuple[Share, Render]:
-        """The active share behind a public token; unknown, revoked, expired all ``404``."""
-        share_id = self._share_by_token.get(digest(token))
-        share = self._shares.get(share_id) if share_id is not None else None
-        if share is None or not domain.share_resolves(share, self.clock.now()):
-            raise errors.NotFound("Share link not found")
-        return share, self._renders[share.render_id]
+        """The active share behind a public token, on its project's clock; else ``404``.
 
-    def shared_pdf(self, render: Render) -> bytes:
-        """The PDF behind a resolved share."""
-        return self._pdf(render)
+        Unknown, revoked and expired tokens are one and the same ``404``.
+        """
+        found = self._tokens.get(digest(token))
+        if found is not None:
+            box = self._sandboxes[found[0]]
+            share = box.shares[found[1]]
+            if domain.share_resolves(share, box.clock.now()):
+                return share, box.renders[share.render_id]
+        raise errors.NotFound("Share link not found")
 
     # ---- email --------------------------------------------------------------------
-
-    def succeeded_render(self, project: Project, render_id: str) -> Render:
-        """A render of the project that has succeeded; ``404``/``409 not_ready`` otherwise."""
-        return self._succeeded(project, render_id, errors.NotReady)
 
     def add_email_share(
         self, render: Render, *, to: str, message: str | None, expires_at: datetime | None
@@ -458,53 +539,81 @@ class Store:
         """Write the email-channel share an email will deliver; it stays if the send fails."""
         return self._add_share(render, "email", to, message, expires_at)
 
-    def record_email_sent(self, email: OutgoingEmail, message_id: str, sent_at: datetime) -> None:
-        """Note a delivered email in the render's engagement and, for the outbox, keep it."""
-        self._record(email.render_id, "email_sent", email.share_id, sent_at)
+    def record_email_sent(self, email: OutgoingEmail) -> datetime:
+        """Note a delivered email in the render's engagement; the instant it was sent."""
+        box = self._sandboxes[self._render_owner[email.render_id]]
+        now = box.clock.now()
+        self._record(box, email.render_id, "email_sent", email.share_id, now)
+        return now
 
-    def keep_in_outbox(self, email: OutgoingEmail) -> str:
-        """The outbox transport's delivery: keep the mail, return its id."""
-        now = self.clock.now()
+    def keep_in_outbox(self, project: Project, email: OutgoingEmail) -> str:
+        """The outbox transport's delivery: keep the mail in the project's outbox."""
+        box = self._box(project)
+        now = box.clock.now()
         sent = SentEmail(id=uuid7(now), email=email, sent_at=now)
-        self.outbox.append(sent)
+        box.outbox.append(OutboxEntry(self._next_sequence(), project.id, sent))
         return sent.id
+
+    def emails(
+        self,
+        project_id: str | None = None,
+        *,
+        render_id: str | None = None,
+        to: str | None = None,
+    ) -> list[OutboxEntry]:
+        """Kept mail, oldest first: one project's, or every project's, optionally filtered."""
+        if project_id is not None:
+            box = self._sandboxes.get(project_id)
+            entries = list(box.outbox) if box is not None else []
+        else:
+            entries = [entry for box in self._sandboxes.values() for entry in box.outbox]
+            entries.sort(key=lambda entry: entry.sequence)
+        return [
+            entry
+            for entry in entries
+            if (render_id is None or entry.sent.email.render_id == render_id)
+            and (to is None or entry.sent.email.to.lower() == to.lower())
+        ]
 
     # ---- engagement ---------------------------------------------------------------
 
     def _record(
         self,
+        box: Sandbox,
         render_id: str,
         event_type: EventType,
         share_id: str | None,
         at: datetime,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        engagement = self._engagement[render_id]
+        engagement = box.engagement[render_id]
         engagement.counts[event_type] += 1
         if event_type == "viewed" and share_id is not None:
             engagement.link_opens += 1
-            self._click_counts[share_id] += 1
+            box.click_counts[share_id] += 1
         engagement.recent.appendleft(EngagementEvent(uuid7(at), event_type, share_id, at, metadata))
 
     def _recipient_event(
         self,
+        box: Sandbox,
         render_id: str,
         event_type: EventType,
         share_id: str | None,
         source_ip: str,
         metadata: dict[str, Any] | None = None,
     ) -> bool:
-        now = self.clock.now()
+        now = box.clock.now()
         key = (share_id or f"render:{render_id}", event_type, source_ip)
-        if not domain.counts_again(self._last_counted.get(key), now):
+        if not domain.counts_again(box.last_counted.get(key), now):
             return False
-        self._last_counted[key] = now
-        self._record(render_id, event_type, share_id, now, metadata)
+        box.last_counted[key] = now
+        self._record(box, render_id, event_type, share_id, now, metadata)
         return True
 
     def record_share_event(self, share: Share, event_type: EventType, source_ip: str) -> bool:
         """A recipient's view or download through a share link (de-duplicated)."""
-        return self._recipient_event(share.render_id, event_type, share.id, source_ip)
+        box = self._sandboxes[share.project_id]
+        return self._recipient_event(box, share.render_id, event_type, share.id, source_ip)
 
     def record_render_event(
         self,
@@ -516,46 +625,15 @@ class Store:
     ) -> bool:
         """A recipient event reported through the API (de-duplicated)."""
         render = self._render(project, render_id)
-        return self._recipient_event(render.id, event_type, None, source_ip, metadata)
+        return self._recipient_event(
+            self._box(project), render.id, event_type, None, source_ip, metadata
+        )
 
     def engagement(self, project: Project, render_id: str) -> EngagementView:
         """Counts of every event kind, link opens, total and the 25 most recent events."""
         render = self._render(project, render_id)
-        engagement = self._engagement.get(render.id, _Engagement())
+        engagement = self._box(project).engagement.get(render.id, _Engagement())
         counts: dict[str, int] = {name: engagement.counts[name] for name in domain.EVENT_TYPES}
         return EngagementView(
             counts, engagement.link_opens, sum(counts.values()), list(engagement.recent)
         )
-
-    # ---- requests: journal and rate limit -----------------------------------------
-
-    def journal_request(self, method: str, path: str, status: int) -> None:
-        """Remember one answered request (newest kept, bounded)."""
-        self.journal.appendleft(JournalEntry(method, path, status, self.clock.now()))
-
-    def admit(self, client: str) -> int | None:
-        """Count one request against the client's minute; seconds to wait when over."""
-        limit = self.faults.rate_limit_per_minute
-        if limit is None:
-            return None
-        now = self.clock.now()
-        window = self._rate_windows.setdefault(client, collections.deque())
-        while window and now - window[0] >= timedelta(minutes=1):
-            window.popleft()
-        if len(window) >= limit:
-            wait = timedelta(minutes=1) - (now - window[0])
-            return max(1, int(wait.total_seconds() + 0.999))
-        window.append(now)
-        return None
-
-    def clear_rate_windows(self) -> None:
-        """Start every client's minute afresh (when the limit changes)."""
-        self._rate_windows.clear()
-
-    def iter_projects(self) -> Iterable[Project]:
-        """Every live project (for the start banner)."""
-        return (p for p in self._projects.values() if not p.deleted)
-
-    def renders_of(self, project: Project) -> list[Render]:
-        """A project's renders (for the start banner)."""
-        return [r for r in self._renders.values() if r.project_id == project.id]

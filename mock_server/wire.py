@@ -33,14 +33,22 @@ def store_of(request: Request) -> Store:
     return store
 
 
+def bearer_key(header: str) -> str | None:
+    """The key of ``Bearer <key>`` (the scheme in any case, as HTTP says); ``None`` if malformed."""
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or " " in key:
+        return None
+    return key
+
+
 def authenticate(request: Request) -> Project:
     """The project of the request's bearer key: 401 when missing or malformed or unknown."""
     header = request.headers.get("authorization")
     if header is None:
         raise errors.Unauthorized("Missing Authorization header")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key or " " in key:
+    key = bearer_key(header)
+    if key is None:
         raise errors.Unauthorized("Authorization must be 'Bearer <API key>'")
     return store_of(request).authenticate(key)
 

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import settings
+from starlette.applications import Starlette
 
 import craftkit_spec
 from mock_server import create_app
+from mock_server.domain import Share
 from mock_server.seed import default_seed_path, load_seed
 from mock_server.testing import ThreadedServer
 from tests.contract import ResponseChecker
@@ -31,6 +33,11 @@ ACME_KEY, GLOBEX_KEY = ACME.api_key, GLOBEX.api_key
 SUCCEEDED_RENDER = ACME.renders[0].id
 QUEUED_RENDER = ACME.renders[1].id
 GLOBEX_RENDER = GLOBEX.renders[0].id
+
+
+def all_shares(app: Starlette) -> list[Share]:
+    """Every share an app's store holds, in every project (for tests that inspect state)."""
+    return [share for box in app.state.store._sandboxes.values() for share in box.shares.values()]
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from conformance.client import Pacer
 from conformance.rules import all_rules
 from mock_server import create_app
 from mock_server.testing import serve
-from tests.conftest import ACME_KEY, GLOBEX_KEY, QUEUED_RENDER, SUCCEEDED_RENDER
+from tests.conftest import ACME_KEY, GLOBEX_KEY, QUEUED_RENDER, SUCCEEDED_RENDER, all_shares
 from tests.variants import VARIANTS, LiveLike
 
 
@@ -51,10 +51,7 @@ def test_default_profile_passes_the_mock_and_provokes_every_code(tmp_path: Path)
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == str(len(all_rules()))
     assert suite.get("failures") == "0"
-    store = app.state.store
-    assert all(share.revoked_at is not None for share in store._shares.values()), (
-        "shares left active"
-    )
+    assert all(share.revoked_at is not None for share in all_shares(app)), "shares left active"
 
 
 def test_a_broken_variant_exits_1_with_a_report_that_reproduces_it(tmp_path: Path) -> None:
@@ -141,7 +138,7 @@ def test_against_a_deployment_mock_only_rules_skip_with_reasons_and_the_rest_pas
     assert all(share.revoked_at is not None for share, _ in shares), (
         "every share the run made is revoked"
     )
-    assert all(mail.email.to.endswith("@resend.dev") for mail in app.state.store.outbox)
+    assert all(entry.sent.email.to.endswith("@resend.dev") for entry in app.state.store.emails())
 
 
 def test_read_only_creates_nothing_and_says_why_rules_skip(tmp_path: Path) -> None:
@@ -157,8 +154,8 @@ def test_read_only_creates_nothing_and_says_why_rules_skip(tmp_path: Path) -> No
     assert rules["SHARE-CREATE"]["outcome"] == "skipped"
     assert "--read-only" in rules["SHARE-CREATE"]["reason"]
     assert rules["DOWNLOAD-PDF"]["outcome"] == "passed"
-    assert app.state.store._shares == {}
-    assert app.state.store.outbox == []
+    assert all_shares(app) == []
+    assert app.state.store.emails() == []
 
 
 def test_the_rule_catalogue_lists_every_rule_with_its_source() -> None:

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server import Settings, create_app, domain, errors
+from mock_server.ids import digest
 from mock_server.store import Store
 
 Rewrite = Callable[[str, str, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
@@ -90,11 +91,12 @@ def _patched(
 
 def _revoke_twice(store: Store) -> None:
     def revoke(project: Any, render_id: str, share_id: str) -> domain.Share:
-        share = store._shares.get(share_id)
+        box = store._box(project)
+        share = box.shares.get(share_id)
         if share is None:
             raise errors.NotFound("Share not found")
-        revoked = domain.revoke(share, store.clock.now())
-        store._shares[share_id] = revoked
+        revoked = domain.revoke(share, box.clock.now())
+        box.shares[share_id] = revoked
         return revoked
 
     store.revoke_share = revoke  # type: ignore[method-assign]
@@ -119,38 +121,44 @@ def _hide_email_shares(store: Store) -> None:
     ]
 
 
-def _resolve_revoked(store: Store) -> None:
-    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
-        share_id = store._share_by_token.get(domain_digest(token))
-        if share_id is None:
-            raise errors.NotFound("Share link not found")
-        share = store._shares[share_id]
-        if share.expires_at is not None and store.clock.now() >= share.expires_at:
-            raise errors.NotFound("Share link not found")
-        return share, store._renders[share.render_id]
+def _resolver(
+    store: Store, ignores: Callable[[domain.Share, Any], bool]
+) -> Callable[[str], tuple[domain.Share, domain.Render]]:
+    """A link resolver that lets through the shares ``ignores`` says it should not refuse."""
 
-    store.resolve_share = resolve  # type: ignore[method-assign]
+    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
+        found = store._tokens.get(digest(token))
+        if found is None:
+            raise errors.NotFound("Share link not found")
+        box = store._sandboxes[found[0]]
+        share = box.shares[found[1]]
+        if not (domain.share_resolves(share, box.clock.now()) or ignores(share, box)):
+            raise errors.NotFound("Share link not found")
+        return share, box.renders[share.render_id]
+
+    return resolve
+
+
+def _resolve_revoked(store: Store) -> None:
+    resolve = _resolver(
+        store, lambda share, box: share.expires_at is None or box.clock.now() < share.expires_at
+    )
+    setattr(store, "resolve_share", resolve)  # noqa: B010  # a method replaced on one instance
 
 
 def _resolve_expired(store: Store) -> None:
-    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
-        share_id = store._share_by_token.get(domain_digest(token))
-        share = store._shares.get(share_id) if share_id else None
-        if share is None or share.revoked_at is not None:
-            raise errors.NotFound("Share link not found")
-        return share, store._renders[share.render_id]
-
-    store.resolve_share = resolve  # type: ignore[method-assign]
-
-
-def domain_digest(token: str) -> str:
-    from mock_server.ids import digest
-
-    return digest(token)
+    resolve = _resolver(store, lambda share, box: share.revoked_at is None)
+    setattr(store, "resolve_share", resolve)  # noqa: B010  # a method replaced on one instance
 
 
 def _share_unfinished(store: Store) -> None:
-    store._succeeded = lambda project, render_id, error: store._render(project, render_id)  # type: ignore[method-assign]
+    def create(project: Any, render_id: str, **kw: Any) -> Any:
+        render = store._render(project, render_id)
+        return store._add_share(
+            render, kw["channel"], kw["recipient_email"], kw["message"], kw["expires_at"]
+        )
+
+    store.create_share = create  # type: ignore[method-assign]
 
 
 def _unknown_key_403(store: Store) -> None:
@@ -167,17 +175,18 @@ def _unknown_key_403(store: Store) -> None:
 
 def _cross_project(store: Store) -> None:
     def render(project: Any, render_id: str) -> domain.Render:
-        found = store._renders.get(render_id)
-        if found is None:
-            raise errors.NotFound("Render not found")
-        return found
+        for box in store._sandboxes.values():
+            if render_id in box.renders:
+                return box.renders[render_id]
+        raise errors.NotFound("Render not found")
 
     store._render = render  # type: ignore[method-assign]
 
 
 def _count_every_view(store: Store) -> None:
     def record(share: domain.Share, event_type: Any, source_ip: str) -> bool:
-        store._record(share.render_id, event_type, share.id, store.clock.now())
+        box = store._sandboxes[share.project_id]
+        store._record(box, share.render_id, event_type, share.id, box.clock.now())
         return True
 
     store.record_share_event = record  # type: ignore[method-assign]
@@ -202,7 +211,7 @@ def _unknown_render_crashes(store: Store) -> None:
     original = store._render
 
     def render(project: Any, render_id: str) -> domain.Render:
-        if render_id not in store._renders:
+        if render_id not in store._box(project).renders:
             raise RuntimeError("boom")
         return original(project, render_id)
 
@@ -214,8 +223,9 @@ def _failed_send_drops_share(store: Store) -> None:
 
     def add(render: domain.Render, **kw: Any) -> Any:
         share, token = original(render, **kw)
-        if store.faults.email_send_fails:
-            store._shares_by_render[render.id].remove(share.id)
+        box = store._sandboxes[render.project_id]
+        if store.faults_of(box.project).email_send_fails:
+            box.shares_by_render[render.id].remove(share.id)
         return share, token
 
     store.add_email_share = add  # type: ignore[method-assign]
@@ -319,9 +329,10 @@ def _engagement_missing_key(
 def _no_greeting_mail(store: Store) -> None:
     original = store.keep_in_outbox
 
-    def keep(email: Any) -> str:
+    def keep(project: Any, email: Any) -> str:
         return original(
-            replace(email, text=email.text.split("\n", 1)[1], html=email.html.split("</p>", 1)[1])
+            project,
+            replace(email, text=email.text.split("\n", 1)[1], html=email.html.split("</p>", 1)[1]),
         )
 
     store.keep_in_outbox = keep  # type: ignore[method-assign]
@@ -376,12 +387,14 @@ class _RacyRevoke:
         match = re.fullmatch(r"/v1/renders/([^/]+)/shares/([^/]+)", scope.get("path", ""))
         if scope["type"] == "http" and scope["method"] == "DELETE" and match:
             store = _store(self.app)
-            share = store._shares.get(match.group(2))
-            if share is not None and share.revoked_at is None:
+            owner = store._render_owner.get(match.group(1))
+            box = store._sandboxes[owner] if owner is not None else None
+            share = box.shares.get(match.group(2)) if box is not None else None
+            if box is not None and share is not None and share.revoked_at is None:
                 await asyncio.sleep(0.05)  # the window another request slips through
-                store._shares[share.id] = domain.revoke(share, store.clock.now())
+                box.shares[share.id] = domain.revoke(share, box.clock.now())
                 body = orjson.dumps(
-                    {"id": share.id, "revokedAt": domain.format_timestamp(store.clock.now())}
+                    {"id": share.id, "revokedAt": domain.format_timestamp(box.clock.now())}
                 )
                 await send(
                     {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from conformance.checks import expect, expect_status
 from conformance.context import Context
@@ -106,9 +106,7 @@ def expired_link(ctx: Context) -> None:
 )
 def expires_on_time(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
-    now = datetime.fromisoformat(
-        ctx.target.control("GET", "/clock").json()["now"].replace("Z", "+00:00")
-    )
+    now = ctx.target.clock_now()
     expiry = (now + timedelta(seconds=60)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     created = ctx.create_share(render_id, expiresAt=expiry)
     expect_status(ctx.open_link(ctx.share_url(created)), 200, "opening the link before its expiry")

@@ -89,13 +89,11 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
 
         @staticmethod
         def _clock() -> datetime:
-            target.control("POST", "/clock", {"frozen": True})
-            text = target.control("GET", "/clock").json()["now"]
-            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return target.freeze_clock(True)
 
         def teardown(self) -> None:
             if mock:
-                target.control("POST", "/clock", {"frozen": False})
+                target.freeze_clock(False)
 
         def _remember(self, share: ModelShare) -> ModelShare:
             self.model[share.id] = share
