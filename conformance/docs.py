@@ -230,8 +230,18 @@ def mock_page(control: Mapping[str, Any]) -> str:
         "## Starting the mock",
         "",
         "```sh",
-        "craftkit-mock --port 4010   # prints each seeded key and render",
+        "craftkit-mock --port 4010   # prints each seeded key and render (--port 0: a free port)",
         "```",
+        "",
+        "## Tests in parallel",
+        "",
+        "Give every test a project of its own (`POST /_mock/projects`) and use only the "
+        "per-project calls below: tests in different projects never see each other's clock, "
+        "faults, mail or requests, so any number of workers share one mock. With the Python "
+        "package installed, pytest has two fixtures: `craftkit_mock_url` (a running mock from "
+        "`--craftkit-mock-url` or `CRAFTKIT_MOCK_URL`, else one started in-process per worker) "
+        "and `craftkit_sandbox` (a fresh project with a key, a succeeded render and helpers for "
+        "its clock, faults, outbox and journal, deleted after the test).",
         "",
     ]
     lines += ["## Control API", "", "| Method | Path | What it does | Body |", "|---|---|---|---|"]
