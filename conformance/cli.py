@@ -7,7 +7,6 @@ to fix.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import craftkit_spec
-from conformance.config import DEFAULT_SEED, PROFILES, RunConfig
+from conformance import options
 from conformance.report import print_report, write_junit, write_report
-from conformance.rules import all_rules
+from conformance.rules import Rule, all_rules
 from conformance.runner import ConformanceSession, SetupError, select_rules
 
 
@@ -29,41 +28,8 @@ def main() -> None:
     """Check an implementation of the Craftkit Shares & delivery API against openapi.yaml."""
 
 
-def _template_data(
-    _: click.Context, __: click.Parameter, value: str | None
-) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise click.BadParameter("must be a JSON object")
-    return data
-
-
 @main.command()
-@click.option(
-    "--base-url", required=True, help="The API's base URL (the mock's, or a deployment's)."
-)
-@click.option("--api-key", help="A project key; required unless the target is the mock.")
-@click.option("--other-api-key", help="A second project's key, for the isolation rules.")
-@click.option("--render-id", help="A succeeded render of --api-key's project to share.")
-@click.option("--template-slug", help="A template to render through the public API.")
-@click.option("--template-data", callback=_template_data, help="JSON data for --template-slug.")
-@click.option("--not-ready-render-id", help="A render of the key's project that has not succeeded.")
-@click.option(
-    "--share-base-url", help="Where share links are served, when not where shareUrl says."
-)
-@click.option("--read-only", is_flag=True, help="Create nothing: only rules that read run.")
-@click.option("--max-rps", type=click.FloatRange(min=0.1), help="Requests per second at most.")
-@click.option(
-    "--profile", type=click.Choice(sorted(PROFILES)), default="default", show_default=True
-)
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Replay a run.")
-@click.option("--rule", "only", multiple=True, help="Run only this rule (repeatable).")
-@click.option("--exclude-rule", "exclude", multiple=True, help="Leave out this rule (repeatable).")
+@options.click_options
 @click.option(
     "--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML."
 )
@@ -73,57 +39,42 @@ def _template_data(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a .json or .md report.",
 )
-@click.option(
-    "--render-timeout",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="Seconds to wait for a render.",
-)
-def run(
-    base_url: str,
-    api_key: str | None,
-    other_api_key: str | None,
-    render_id: str | None,
-    template_slug: str | None,
-    template_data: dict[str, Any] | None,
-    not_ready_render_id: str | None,
-    share_base_url: str | None,
-    read_only: bool,
-    max_rps: float | None,
-    profile: str,
-    seed: int,
-    only: tuple[str, ...],
-    exclude: tuple[str, ...],
-    junit_xml: Path | None,
-    report_path: Path | None,
-    render_timeout: float,
-) -> None:
-    """Run the suite against BASE_URL and report per rule."""
+def run(junit_xml: Path | None, report_path: Path | None, **values: Any) -> None:
+    """Run the suite against BASE_URL and report per rule.
+
+    Ctrl-C stops the run; the target is cleaned up all the same (shares revoked, the mock's
+    sandbox projects deleted) and the rules run so far are reported (exit code 130).
+    """
     console = Console(stderr=False)
-    config = RunConfig(
-        base_url=base_url,
-        api_key=api_key,
-        other_api_key=other_api_key,
-        render_id=render_id,
-        template_slug=template_slug,
-        template_data=template_data,
-        not_ready_render_id=not_ready_render_id,
-        share_base_url=share_base_url,
-        read_only=read_only,
-        max_rps=max_rps,
-        profile=PROFILES[profile],
-        seed=seed,
-        render_timeout=render_timeout,
-        only=only,
-        exclude=exclude,
-    )
     try:
-        rules = select_rules(only, exclude)
+        config = options.run_config(values)
+    except options.OptionError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        rules = select_rules(config.only, config.exclude)
         session = ConformanceSession(config)
     except SetupError as exc:
         console.print(f"[bold red]cannot run:[/] {exc}")
         sys.exit(2)
+    interrupted = False
+    with session:
+        try:
+            _run_rules(session, rules, console)
+        except KeyboardInterrupt:
+            interrupted = True
+    result = session.finish()
+    print_report(result, console)
+    if junit_xml:
+        write_junit(result, junit_xml)
+    if report_path:
+        write_report(result, report_path)
+    if interrupted:
+        console.print(f"[bold red]interrupted[/] after {len(result.results)} of {len(rules)} rules")
+        sys.exit(130)
+    sys.exit(0 if result.passed else 1)
+
+
+def _run_rules(session: ConformanceSession, rules: list[Rule], console: Console) -> None:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -137,13 +88,6 @@ def run(
             progress.update(task, description=rule.id)
             session.run_rule(rule)
             progress.advance(task)
-    result = session.finish()
-    print_report(result, console)
-    if junit_xml:
-        write_junit(result, junit_xml)
-    if report_path:
-        write_report(result, report_path)
-    sys.exit(0 if result.passed else 1)
 
 
 @main.command()

@@ -9,57 +9,36 @@ plugin adds nothing.
 
 from __future__ import annotations
 
-import json
+import contextlib
 from typing import Any
 
 import pytest
 
-from conformance.config import DEFAULT_SEED, PROFILES, RunConfig
+from conformance import options
 from conformance.report import failure_text
 from conformance.rules import Rule
 from conformance.runner import ConformanceSession, SetupError, select_rules
 
 _SESSION_KEY = pytest.StashKey[ConformanceSession]()
+_CLEANUP_KEY = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """The plugin's options, named like the command line's with a ``craftkit-`` prefix."""
-    group = parser.getgroup("craftkit", "Craftkit conformance")
-    group.addoption("--craftkit-base-url", help="Run the conformance rules against this base URL.")
-    group.addoption("--craftkit-api-key")
-    group.addoption("--craftkit-other-api-key")
-    group.addoption("--craftkit-render-id")
-    group.addoption("--craftkit-template-slug")
-    group.addoption("--craftkit-template-data", help="JSON object")
-    group.addoption("--craftkit-not-ready-render-id")
-    group.addoption("--craftkit-share-base-url")
-    group.addoption("--craftkit-read-only", action="store_true")
-    group.addoption("--craftkit-max-rps", type=float)
-    group.addoption("--craftkit-profile", choices=sorted(PROFILES), default="default")
-    group.addoption("--craftkit-seed", type=int, default=DEFAULT_SEED)
-    group.addoption(
-        "--craftkit-rule", action="append", default=[], help="Only this rule (repeatable)."
-    )
+    """The command line's run options, each as ``--craftkit-<name>`` (one table for both)."""
+    options.add_pytest_options(parser)
 
 
-def _config(config: pytest.Config) -> RunConfig:
-    option = config.getoption
-    data = option("--craftkit-template-data")
-    return RunConfig(
-        base_url=option("--craftkit-base-url"),
-        api_key=option("--craftkit-api-key"),
-        other_api_key=option("--craftkit-other-api-key"),
-        render_id=option("--craftkit-render-id"),
-        template_slug=option("--craftkit-template-slug"),
-        template_data=json.loads(data) if data else None,
-        not_ready_render_id=option("--craftkit-not-ready-render-id"),
-        share_base_url=option("--craftkit-share-base-url"),
-        read_only=option("--craftkit-read-only"),
-        max_rps=option("--craftkit-max-rps"),
-        profile=PROFILES[option("--craftkit-profile")],
-        seed=option("--craftkit-seed"),
-        only=tuple(option("--craftkit-rule")),
-    )
+def _session(config: pytest.Config) -> ConformanceSession:
+    """The run's session, opened on first use and closed (cleaned up) at session finish."""
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        try:
+            run_config = options.run_config(options.pytest_values(config))
+            session = ConformanceSession(run_config)
+        except (options.OptionError, SetupError) as exc:
+            pytest.exit(f"craftkit conformance cannot run: {exc}", returncode=2)
+        config.stash[_SESSION_KEY] = config.stash[_CLEANUP_KEY].enter_context(session)
+    return session
 
 
 class RuleItem(pytest.Item):
@@ -71,14 +50,7 @@ class RuleItem(pytest.Item):
 
     def runtest(self) -> None:
         """Run the rule on the session's target."""
-        session = self.config.stash.get(_SESSION_KEY, None)
-        if session is None:
-            try:
-                session = ConformanceSession(_config(self.config))
-            except SetupError as exc:
-                pytest.exit(f"craftkit conformance cannot run: {exc}", returncode=2)
-            self.config.stash[_SESSION_KEY] = session
-        result = session.run_rule(self.rule)
+        result = _session(self.config).run_rule(self.rule)
         if result.outcome in ("skipped", "deviated"):
             pytest.skip(result.reason or result.title)
         if result.failed:
@@ -105,18 +77,19 @@ def pytest_collection_modifyitems(
     """Add one item per rule when a base URL is given."""
     if not config.getoption("--craftkit-base-url"):
         return
-    only = tuple(config.getoption("--craftkit-rule"))
+    values = options.pytest_values(config)
     try:
-        rules = select_rules(only)
+        rules = select_rules(tuple(values["only"]), tuple(values["exclude"]))
     except SetupError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    config.stash[_CLEANUP_KEY] = contextlib.ExitStack()
     items.extend(
         RuleItem.from_parent(session, name=f"craftkit::{rule.id}", rule=rule) for rule in rules
     )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Revoke what the rules created and put the mock's faults back."""
-    conformance = session.config.stash.get(_SESSION_KEY, None)
-    if conformance is not None:
-        conformance.finish()
+    """Clean the target up (Ctrl-C included): shares revoked, the mock's sandboxes deleted."""
+    cleanup = session.config.stash.get(_CLEANUP_KEY, None)
+    if cleanup is not None:
+        cleanup.close()

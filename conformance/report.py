@@ -100,6 +100,7 @@ def print_report(run: RunResult, console: Console) -> None:
         f"{counts['skipped']} skipped, {counts['deviated']} deviated "
         f"in {run.seconds:.1f} s, {run.requests} requests"
     )
+    console.print(f"Cleanup: {escape(run.cleanup)}")
     if run.undeclared:
         console.print("[bold red]Codes observed that openapi.yaml does not declare:[/]")
         for op, status, code in run.undeclared:
@@ -120,6 +121,7 @@ def as_dict(run: RunResult) -> dict[str, Any]:
         "passed": run.passed,
         "seconds": round(run.seconds, 2),
         "requests": run.requests,
+        "cleanup": run.cleanup,
         "rules": [
             {
                 "id": r.rule.id,
@@ -156,6 +158,8 @@ def as_markdown(run: RunResult) -> str:
         "",
         f"Target: {_kind(run)}; profile {run.profile}; seed {run.seed}; {run.seconds:.1f} s; "
         f"{run.requests} requests; **{'PASSED' if run.passed else 'FAILED'}**.",
+        "",
+        f"Cleanup: {run.cleanup}",
         "",
         "| rule | result | note |",
         "|---|---|---|",

@@ -55,6 +55,7 @@ class RunResult:
     results: list[RuleResult] = field(default_factory=list)
     seconds: float = 0.0
     requests: int = 0
+    cleanup: str = ""
     unprovoked: list[tuple[str, int, str]] = field(default_factory=list)
     undeclared: list[tuple[str, int, str]] = field(default_factory=list)
     provoked: set[str] = field(default_factory=set)
@@ -78,7 +79,11 @@ def select_rules(only: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> l
 
 
 class ConformanceSession:
-    """A target, a client and a context, ready to run rules one at a time."""
+    """A target, a client and a context, ready to run rules one at a time.
+
+    A context manager: leaving the block (at the end, on an error or on Ctrl-C) cleans the
+    target up once, so shares never stay active and the mock's sandboxes never linger.
+    """
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
@@ -97,6 +102,24 @@ class ConformanceSession:
             raise
         self.context = Context(self.target, self.client, config.profile, config.seed)
         self.results: list[RuleResult] = []
+        self.cleanup: str | None = None
+
+    def __enter__(self) -> ConformanceSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Clean the target up (once) and close the client; the outcome is kept for the report."""
+        if self.cleanup is not None:
+            return
+        try:
+            self.cleanup = self.target.restore()
+        except Exception as exc:  # reported, so the run's own results still reach the user
+            self.cleanup = f"cleanup failed: {exc!r}"
+        finally:
+            self.client.close()
 
     def run_rule(self, rule: Rule) -> RuleResult:
         """Run one rule on a fresh transcript and record its result."""
@@ -144,11 +167,8 @@ class ConformanceSession:
         return result
 
     def finish(self) -> RunResult:
-        """Clean up the target and summarise the run."""
-        try:
-            self.target.restore()
-        finally:
-            self.client.close()
+        """Clean up the target (unless done already) and summarise the run."""
+        self.close()
         return RunResult(
             base_url=self.config.base_url,
             is_mock=self.target.is_mock,
@@ -156,6 +176,7 @@ class ConformanceSession:
             seed=self.config.seed,
             results=self.results,
             seconds=time.perf_counter() - self.started,
+            cleanup=self.cleanup or "",
             requests=self.client.requests_sent + self.client.external_requests,
             unprovoked=self.contract.unprovoked(),
             undeclared=self.contract.undeclared(),

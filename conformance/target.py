@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from conformance.client import RecordingClient
+from conformance.client import RecordingClient, Transcript
 from conformance.config import RunConfig
 
 RESEND_TEST_RECIPIENT = "delivered+craftkit-conformance@resend.dev"
@@ -238,20 +238,39 @@ class Target:
         """Note a share the suite made, to revoke at the end."""
         self.created_shares.append((render_id, share_id, key or self.key or ""))
 
-    def restore(self) -> None:
-        """Leave the target as found: shares revoked, or on the mock the run's projects gone.
+    def restore(self) -> str:
+        """Leave the target as found; what was done, for the report.
 
-        Deleting a sandbox takes its shares, faults, clock and mail with it.
+        On the mock the run's projects are deleted, which takes their shares, faults, clocks
+        and mail with them; on a deployment every share the run made is revoked. Either way
+        the calls go through the run's client: paced by ``--max-rps`` and recorded.
         """
+        self.client.transcript = Transcript()
+        problems: list[str] = []
+
+        def delete(path: str, key: str | None = None) -> int | None:
+            try:
+                answer = self.client.request("DELETE", path, key=key)
+            except httpx.HTTPError as exc:
+                problems.append(f"DELETE {path}: {exc!r}")
+                return None
+            if answer.status >= 400 and answer.status != 404:
+                problems.append(f"{answer.summary()}: {answer.body_text(200)}")
+            return answer.status
+
         if self.is_mock:
-            for project_id in self.sandboxes.values():
-                httpx.delete(f"{self.client.base_url}/_mock/projects/{project_id}", timeout=30)
+            projects = sorted(set(self.sandboxes.values()))
+            gone = [delete(f"/_mock/projects/{project_id}") for project_id in projects]
+            done = f"deleted {gone.count(204)} sandbox project(s) the run made on the mock"
             self.sandboxes.clear()
         else:
-            for render_id, share_id, key in self.created_shares:
-                httpx.delete(
-                    f"{self.client.base_url}/v1/renders/{render_id}/shares/{share_id}",
-                    headers={"Authorization": f"Bearer {key}"},
-                    timeout=30,
-                )
+            answers = [
+                delete(f"/v1/renders/{render}/shares/{share}", key)
+                for render, share, key in self.created_shares
+            ]
+            done = (
+                f"revoked {answers.count(200)} of the {len(answers)} share(s) the run made "
+                f"({answers.count(404)} were revoked already)"
+            )
         self.created_shares.clear()
+        return done + ("; failed: " + "; ".join(problems) if problems else "")

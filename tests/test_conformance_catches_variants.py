@@ -7,7 +7,7 @@ from starlette.types import ASGIApp
 
 from conformance.config import PROFILES, RunConfig
 from conformance.runner import ConformanceSession, RunResult, select_rules
-from mock_server import create_app
+from mock_server import Settings, create_app
 from mock_server.testing import serve
 from tests.variants import VARIANTS, Variant
 
@@ -45,3 +45,10 @@ def test_the_suite_fails_the_variant_naming_the_broken_rule(variant: Variant) ->
     [outcome] = result.results
     assert outcome.rule.id == variant.breaks
     assert outcome.outcome == "failed", (outcome.outcome, outcome.title, outcome.evidence[-2000:])
+
+
+def test_a_render_already_done_when_submitted_passes_the_lifecycle_rule() -> None:
+    """With no queue or render time a render is ``succeeded`` at once; the rule polls anyway."""
+    app = create_app(Settings(queue_seconds=0, render_seconds=0))
+    [outcome] = run_suite(app, ("RENDER-LIFECYCLE",)).results
+    assert outcome.outcome == "passed", (outcome.title, outcome.evidence[-2000:])

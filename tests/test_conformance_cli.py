@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import craftkit_spec
 from conformance.client import Pacer
+from conformance.options import RUN_OPTIONS
 from conformance.rules import all_rules
-from mock_server import create_app
+from mock_server import Settings, create_app
+from mock_server.store import Faults
 from mock_server.testing import serve
-from tests.conftest import ACME_KEY, GLOBEX_KEY, QUEUED_RENDER, SUCCEEDED_RENDER, all_shares
+from tests.conftest import (
+    ACME_KEY,
+    GLOBEX_KEY,
+    QUEUED_RENDER,
+    SEED,
+    SUCCEEDED_RENDER,
+    all_shares,
+)
 from tests.variants import VARIANTS, LiveLike
 
 
@@ -167,13 +180,32 @@ def test_the_rule_catalogue_lists_every_rule_with_its_source() -> None:
     assert all(rule.statement and rule.source for rule in all_rules())
 
 
-def _pytest(folder: Path, base_url: str, *rules: str) -> subprocess.CompletedProcess[str]:
+def _pytest(
+    folder: Path, base_url: str, *rules: str, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """An implementer's pytest session with the plugin pointed at ``base_url``."""
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *extra]
     command += ["--craftkit-base-url", base_url, "--craftkit-profile", "quick"]
     for rule_id in rules:
         command += ["--craftkit-rule", rule_id]
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
+
+
+def test_the_plugin_and_the_command_line_take_the_same_options(tmp_path: Path) -> None:
+    cli = conformance("run", "--help").stdout
+    plugin = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
+    for option in RUN_OPTIONS:
+        assert f"--{option.name}" in cli
+        assert f"--craftkit-{option.name}" in plugin
+
+
+def test_the_plugin_refuses_bad_template_data_with_exit_code_2(tmp_path: Path) -> None:
+    with serve(create_app()) as base_url:
+        result = _pytest(tmp_path, base_url, "HEALTH", extra=("--craftkit-template-data={bad",))
+    assert result.returncode == 2, result.stdout
+    assert "--template-data is not JSON" in result.stdout + result.stderr
 
 
 def test_pytest_plugin_runs_each_rule_as_a_test(tmp_path: Path) -> None:
@@ -204,3 +236,40 @@ def test_pacer_spaces_requests_to_the_rate() -> None:
     unlimited = Pacer(None, clock=lambda: now[0], sleep=sleep)
     unlimited.wait()
     assert len(slept) == 4
+
+
+def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
+    app = create_app(Settings())
+    store = app.state.store
+    seeded = {project.id for project in SEED.projects}
+
+    def run_sandboxes() -> list[Any]:
+        boxes = store._sandboxes.values()
+        return [b for b in boxes if b.project.id not in seeded and not b.project.deleted]
+
+    with serve(app) as base_url:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "conformance", "run", "--base-url", base_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )
+        # Interrupt once the run is in the middle of things: faults touched, shares active.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and run.poll() is None:
+            boxes = run_sandboxes()
+            touched = any(box.fault_overrides for box in boxes)
+            active = any(s.revoked_at is None for box in boxes for s in box.shares.values())
+            if touched and active:
+                break
+            time.sleep(0.02)
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        run.send_signal(signal.SIGINT)
+        output = run.communicate(timeout=120)[0]
+    assert run.returncode == 130, output[-3000:]
+    assert "interrupted after" in output
+    assert "Cleanup: deleted" in output
+    assert run_sandboxes() == []
+    assert store.faults == Faults()
+    assert all(share.revoked_at is not None for share in all_shares(app))

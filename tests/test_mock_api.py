@@ -119,12 +119,12 @@ def test_render_moves_queued_rendering_succeeded_on_the_clock(api: Api) -> None:
     assert body["status"] == "queued"
     assert body["downloadUrl"] is None
     assert body["pollUrl"].endswith(f"/v1/renders/{body['id']}")
-    seen = []
+    polled = []
     for _ in range(3):
-        render = api.get(f"/v1/renders/{body['id']}").json()
-        seen.append(render["status"])
+        polled.append(api.get(f"/v1/renders/{body['id']}").json())
         api.advance(1)
-    assert seen == ["queued", "rendering", "succeeded"]
+    assert [r["status"] for r in polled] == ["queued", "rendering", "succeeded"]
+    render = polled[-1]
     assert render["completedAt"] is not None
     assert render["durationMs"] == 1500
     assert render["downloadUrl"].endswith(f"/v1/renders/{body['id']}/download")

@@ -79,11 +79,7 @@ def lifecycle(ctx: Context) -> None:
     )
     seen = [body["status"]]
     deadline = time.monotonic() + ctx.target.config.render_timeout
-    while seen[-1] not in ("succeeded", "failed") and time.monotonic() < deadline:
-        if ctx.target.is_mock:
-            ctx.target.advance_clock(1)
-        else:
-            time.sleep(1)
+    while True:  # poll at least once: a render may already be done when submitted
         exchange = ctx.call("GET", f"/v1/renders/{body['id']}")
         render = expect_status(exchange, 200, "polling the render")
         expect(
@@ -93,6 +89,12 @@ def lifecycle(ctx: Context) -> None:
             exchange,
         )
         seen.append(render["status"])
+        if seen[-1] in ("succeeded", "failed") or time.monotonic() >= deadline:
+            break
+        if ctx.target.is_mock:
+            ctx.target.advance_clock(1)
+        else:
+            time.sleep(1)
     expect(seen[-1] == "succeeded", f"the render ended {seen[-1]!r} (seen: {seen})", '"succeeded"')
     expect(
         render["completedAt"] is not None,
