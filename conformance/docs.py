@@ -50,18 +50,9 @@ class Page:
 # ---- describing schemas in words ----------------------------------------------------------
 
 
-def _merged(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema with its ``allOf`` branches folded in (later branches narrow earlier ones)."""
-    merged: dict[str, Any] = {}
-    for branch in schema.get("allOf", []):
-        merged.update(_merged(branch))
-    merged.update({k: v for k, v in schema.items() if k != "allOf"})
-    return merged
-
-
 def type_of(schema: Mapping[str, Any]) -> str:
     """``string``, ``string | null``, ``string (email)``, ``integer`` ..."""
-    schema = _merged(schema)
+    schema = craftkit_spec.merged(schema)
     kinds = schema.get("type", "object" if "properties" in schema else "any")
     names = kinds if isinstance(kinds, list) else [kinds]
     text = " | ".join(str(name) for name in names)
@@ -72,7 +63,7 @@ def type_of(schema: Mapping[str, Any]) -> str:
 
 def constraints(schema: Mapping[str, Any]) -> str:
     """The limits of a schema, in words."""
-    schema = _merged(schema)
+    schema = craftkit_spec.merged(schema)
     words = []
     if "enum" in schema:
         words.append("one of " + ", ".join(f"`{value}`" for value in schema["enum"]))
@@ -98,16 +89,16 @@ def field_rows(
     schema: Mapping[str, Any], prefix: str = ""
 ) -> Iterator[tuple[str, Mapping[str, Any], bool]]:
     """(name, schema, required) for every field, nested objects and array items as ``a[].b``."""
-    schema = _merged(schema)
+    schema = craftkit_spec.merged(schema)
     required = set(schema.get("required", []))
     for name, sub in schema.get("properties", {}).items():
         full = f"{prefix}{name}"
         yield full, sub, name in required
-        merged = _merged(sub)
-        if "properties" in merged and merged.get("type") == "object":
-            yield from field_rows(merged, f"{full}.")
-        items = merged.get("items")
-        if isinstance(items, Mapping) and "properties" in _merged(items):
+        folded = craftkit_spec.merged(sub)
+        if "properties" in folded and folded.get("type") == "object":
+            yield from field_rows(folded, f"{full}.")
+        items = folded.get("items")
+        if isinstance(items, Mapping) and "properties" in craftkit_spec.merged(items):
             yield from field_rows(items, f"{full}[].")
 
 
@@ -119,7 +110,7 @@ def _field_table(schema: Mapping[str, Any], *, with_default: bool) -> list[str]:
     )
     lines = [header, "|---|---|---|---|" if with_default else "|---|---|---|"]
     for name, sub, required in field_rows(schema):
-        merged = _merged(sub)
+        merged = craftkit_spec.merged(sub)
         words = [merged.get("description", "").strip()]
         limits = constraints(sub)
         if limits:

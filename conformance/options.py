@@ -106,14 +106,15 @@ def click_options(command: F) -> F:
             option.kind, str
         )
         default = _shown_default(option)
+        extra: dict[str, Any] = {} if default is None else {"default": default}
         command = click.option(
             *flags,
             type=kind,
             multiple=option.kind == "many",
             required=option.field == "base_url",
-            default=default,
-            show_default=default is not None and option.kind != "many",
+            show_default=default is not None,
             help=option.help,
+            **extra,  # an explicit default of None would hide a missing required option
         )(command)
     return command
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from craftkit_spec.schemas import branches
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
@@ -47,13 +49,13 @@ def iter_operations(spec: Mapping[str, Any]) -> Iterator[Operation]:
 
 def _code_enums(schema: Mapping[str, Any]) -> Iterator[frozenset[str]]:
     """Yield each ``enum`` that constrains ``error.code`` anywhere in an allOf tree."""
-    for branch in schema.get("allOf", []):
-        yield from _code_enums(branch)
-    code = schema.get("properties", {}).get("error", {}).get("properties", {}).get("code", {})
-    if "enum" in code:
-        yield frozenset(code["enum"])
-    if "const" in code:
-        yield frozenset([code["const"]])
+    for branch in branches(schema):
+        error = branch.get("properties", {}).get("error", {})
+        code = error.get("properties", {}).get("code", {})
+        if "enum" in code:
+            yield frozenset(code["enum"])
+        if "const" in code:
+            yield frozenset([code["const"]])
 
 
 def error_codes(response: Mapping[str, Any]) -> frozenset[str]:

@@ -78,7 +78,7 @@ def create_app(
         clock=clock or MockClock(),
         minter=ShareTokenMinter(settings.token_secret),
     )
-    dispatcher = EmailDispatcher(store)
+    dispatcher = EmailDispatcher(settings)
     journal = RequestJournal(settings.journal_size)
     limiter = RateLimiter()
 

@@ -18,8 +18,9 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server import domain, errors, present
 from mock_server.clock import ClockRangeError, MockClock, SandboxClock
+from mock_server.faults import Faults
 from mock_server.gate import RateLimiter, RequestJournal, project_client
-from mock_server.store import Faults, OutboxEntry, Project
+from mock_server.store import OutboxEntry, Project
 from mock_server.wire import JSONResponse, origin, read_json, store_of
 
 _FAULT_FIELDS = {

@@ -7,11 +7,13 @@ Resend does for an unverified domain, so the ``502`` path can be exercised witho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mock_server.email import EmailTransport, OutgoingEmail, ResendTransport
 from mock_server.errors import EmailNotConfigured, EmailSendFailed
-from mock_server.store import Project, Store
+from mock_server.faults import Faults
+from mock_server.settings import Settings
 
 if TYPE_CHECKING:
     import httpx
@@ -20,15 +22,14 @@ OUTBOX_SENDER = "Craftkit <no-reply@craftkit.dev>"
 
 
 class OutboxTransport:
-    """Keeps the mail in the store's outbox, readable through ``GET /_mock/emails``."""
+    """Keeps the mail in a project's outbox, readable through the control API."""
 
-    def __init__(self, store: Store, project: Project) -> None:
-        self._store = store
-        self._project = project
+    def __init__(self, keep: Callable[[OutgoingEmail], str]) -> None:
+        self._keep = keep
 
     async def send(self, email: OutgoingEmail) -> str:
-        """Keep the email in the project's outbox; its outbox id is the message id."""
-        return self._store.keep_in_outbox(self._project, email)
+        """Keep the email; its outbox id is the message id."""
+        return self._keep(email)
 
 
 class RejectingTransport:
@@ -45,8 +46,8 @@ class RejectingTransport:
 class EmailDispatcher:
     """Picks the transport and sender for each send from the current faults and settings."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -63,14 +64,19 @@ class EmailDispatcher:
             await self._client.aclose()
             self._client = None
 
-    def transport_for(self, project: Project) -> tuple[str, EmailTransport]:
-        """The sender address and transport to use; ``EmailNotConfigured`` when there is none."""
-        settings = self._store.settings
-        faults = self._store.faults_of(project)
+    def transport_for(
+        self, faults: Faults, project_sender: str | None, outbox: Callable[[OutgoingEmail], str]
+    ) -> tuple[str, EmailTransport]:
+        """The sender and transport for a project's faults and own sender (``emailFrom``).
+
+        ``outbox`` keeps a mail in the project's outbox. ``EmailNotConfigured`` when email is
+        off, or Resend lacks a key or a sender.
+        """
+        settings = self._settings
         if faults.email_transport == "none":
             raise EmailNotConfigured()
         if faults.email_transport == "resend":
-            sender = project.email_from or settings.email_from
+            sender = project_sender or settings.email_from
             if not settings.resend_api_key or not sender:
                 raise EmailNotConfigured(
                     "Email is not configured: set RESEND_API_KEY and EMAIL_FROM"
@@ -79,8 +85,8 @@ class EmailDispatcher:
                 self._http(), settings.resend_base_url, settings.resend_api_key
             )
         else:
-            sender = project.email_from or settings.email_from or OUTBOX_SENDER
-            transport = OutboxTransport(self._store, project)
+            sender = project_sender or settings.email_from or OUTBOX_SENDER
+            transport = OutboxTransport(outbox)
         if faults.email_send_fails:
             return sender, RejectingTransport()
         return sender, transport

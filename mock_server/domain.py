@@ -31,7 +31,6 @@ RECIPIENT_EVENTS: frozenset[str] = frozenset({"viewed", "downloaded", "printed"}
 
 DEDUP_WINDOW = timedelta(minutes=5)
 REVOKED_BY_PARTNER = "revoked_by_partner"
-RECENT_EVENTS = 25
 
 FAILURE_DATA_KEY = "_mockFailure"
 """A render whose ``data`` holds this key (a string) ends ``failed`` with it as the message."""

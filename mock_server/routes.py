@@ -25,8 +25,6 @@ from mock_server.wire import (
     store_of,
 )
 
-_MAX_IDEMPOTENCY_KEY = 200
-
 
 def _share_base(request: Request, share_domain: str | None) -> str:
     settings = store_of(request).settings
@@ -61,13 +59,6 @@ async def render_template(request: Request) -> Response:
     project = authenticate(request)
     body = await read_json(request, "renderTemplate")
     header_key = request.headers.get("idempotency-key")
-    if header_key is not None and not 1 <= len(header_key) <= _MAX_IDEMPOTENCY_KEY:
-        raise errors.InvalidRequest(
-            issues={
-                "formErrors": ["Idempotency-Key must be 1 to 200 characters"],
-                "fieldErrors": {},
-            }
-        )
     options: dict[str, Any] = body.get("options") or {}
     store = store_of(request)
     render, created = store.submit_render(
@@ -160,7 +151,11 @@ async def email_render(request: Request) -> Response:
     expires_at = _expiry(body)
     store = store_of(request)
     render = store.succeeded_render(project, request.path_params["id"])
-    sender, transport = request.app.state.email.transport_for(project)
+    sender, transport = request.app.state.email.transport_for(
+        store.faults_of(project),
+        project.email_from,
+        lambda mail: store.keep_in_outbox(project, mail),
+    )
     share, token = store.add_email_share(
         render,
         to=body["to"],

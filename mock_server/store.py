@@ -15,10 +15,11 @@ tokens are kept as SHA-256 digests, and share tokens are re-derived on demand by
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import craftkit_spec
 from mock_server import domain, errors
 from mock_server.clock import MockClock, SandboxClock
 from mock_server.domain import (
@@ -31,28 +32,18 @@ from mock_server.domain import (
     Template,
 )
 from mock_server.email import OutgoingEmail, SentEmail
+from mock_server.faults import FAULT_NAMES, Faults
 from mock_server.ids import ShareTokenMinter, digest, new_api_key, uuid7
 from mock_server.pdf import render_pdf
 from mock_server.seed import Seed, SeedProject
-from mock_server.settings import EmailTransportName, Settings
+from mock_server.settings import Settings
 from mock_server.validation import SchemaChecker
+
+RECENT_EVENTS: int = craftkit_spec.fact("Engagement", "recent", "maxItems")
+"""How many recent events engagement shows, as the spec says."""
 
 PDF_CACHE_SIZE = 32
 """PDFs kept per project; a render's PDF is drawn again when it has fallen out."""
-
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """What the control API can switch: email transport, injected failures, rate limit."""
-
-    email_transport: EmailTransportName = "outbox"
-    email_send_fails: bool = False
-    storage_fails: bool = False
-    queue_unavailable: bool = False
-    rate_limit_per_minute: int | None = None
-
-
-FAULT_NAMES: frozenset[str] = frozenset(f.name for f in fields(Faults))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +63,7 @@ class _Engagement:
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     link_opens: int = 0
     recent: collections.deque[EngagementEvent] = field(
-        default_factory=lambda: collections.deque(maxlen=domain.RECENT_EVENTS)
+        default_factory=lambda: collections.deque(maxlen=RECENT_EVENTS)
     )
 
 
@@ -630,7 +621,7 @@ class Store:
         )
 
     def engagement(self, project: Project, render_id: str) -> EngagementView:
-        """Counts of every event kind, link opens, total and the 25 most recent events."""
+        """Counts of every event kind, link opens, total and the most recent events."""
         render = self._render(project, render_id)
         engagement = self._box(project).engagement.get(render.id, _Engagement())
         counts: dict[str, int] = {name: engagement.counts[name] for name in domain.EVENT_TYPES}

@@ -89,17 +89,43 @@ class SchemaChecker:
 
 
 class RequestValidator:
-    """The request-body checker of every operation of a spec, compiled once."""
+    """The request-body and header checkers of every operation of a spec, compiled once.
+
+    An operation's header parameters become one object schema keyed by header name, so a
+    header that breaks its schema is reported under its own name in ``fieldErrors``.
+    """
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._checkers: dict[str, SchemaChecker] = {}
+        self._headers: dict[str, tuple[tuple[str, ...], SchemaChecker]] = {}
         for operation in craftkit_spec.iter_operations(spec):
             body = operation.definition.get("requestBody")
-            if body is None:
-                continue
-            schema = body["content"]["application/json"]["schema"]
-            self._checkers[operation.operation_id] = SchemaChecker(schema)
+            if body is not None:
+                schema = body["content"]["application/json"]["schema"]
+                self._checkers[operation.operation_id] = SchemaChecker(schema)
+            headers = [
+                p for p in operation.definition.get("parameters", []) if p.get("in") == "header"
+            ]
+            if headers:
+                names = tuple(p["name"] for p in headers)
+                checker = SchemaChecker(
+                    {
+                        "type": "object",
+                        "properties": {p["name"]: p["schema"] for p in headers},
+                        "required": [p["name"] for p in headers if p.get("required")],
+                    }
+                )
+                self._headers[operation.operation_id] = (names, checker)
 
     def issues(self, operation_id: str, body: Any) -> Issues | None:
         """Check one operation's body; ``None`` when it is valid."""
         return self._checkers[operation_id].issues(body)
+
+    def header_issues(self, operation_id: str, headers: Mapping[str, str]) -> Issues | None:
+        """Check the headers an operation declares (``headers`` looked up case-insensitively)."""
+        declared = self._headers.get(operation_id)
+        if declared is None:
+            return None
+        names, checker = declared
+        given = {name: headers[name] for name in names if name in headers}
+        return checker.issues(given)

@@ -6,6 +6,7 @@ live here once, so endpoints only translate and the store never sees an HTTP obj
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -68,17 +69,25 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(raw: bytes, validator: RequestValidator, operation_id: str) -> dict[str, Any]:
-    """Parse a body and check it against the operation's request schema.
+def parse_json(
+    raw: bytes,
+    validator: RequestValidator,
+    operation_id: str,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Parse a body and check it, and the operation's headers, against the spec.
 
     ``invalid_json`` when it is not JSON (bad syntax, invalid UTF-8, lone surrogates, nesting
-    past 1024 levels); ``invalid_request`` with Zod-style issues when it does not fit.
+    past 1024 levels), first; then ``invalid_request`` with Zod-style issues when a declared
+    header or the body does not fit.
     """
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidJson(f"Body is not valid JSON: {exc}") from None
-    issues = validator.issues(operation_id, body)
+    issues = validator.header_issues(operation_id, headers or {})
+    if issues is None:
+        issues = validator.issues(operation_id, body)
     if issues is not None:
         raise errors.InvalidRequest(issues=issues)
     assert isinstance(body, dict)  # the schemas of every request body are objects
@@ -97,7 +106,7 @@ async def read_json(
     if optional and not raw.strip():
         return {}
     checker: RequestValidator = getattr(request.app.state, validator)
-    return parse_json(raw, checker, operation_id)
+    return parse_json(raw, checker, operation_id, request.headers)
 
 
 def client_ip(request: Request) -> str:

@@ -8,6 +8,7 @@ mock-control.yaml for ``/_mock``), so every behavioural test is also a contract 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,16 +30,23 @@ def _served_at(spec: dict[str, Any], base_url: str) -> dict[str, Any]:
     return local
 
 
+@functools.cache
+def _validators(base_url: str) -> tuple[OpenAPI, OpenAPI]:
+    """The product and control validators for a server, built once per URL (they are slow)."""
+    product = craftkit_spec.load_raw()
+    control = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
+    return (
+        OpenAPI.from_dict(_served_at(product, base_url)),
+        OpenAPI.from_dict(_served_at(control, base_url)),
+    )
+
+
 class ResponseChecker:
     """Validates httpx responses against the product and control specs."""
 
     def __init__(self, base_url: str) -> None:
         self._base_url = base_url.rstrip("/")
-        product = craftkit_spec.load_raw()
-        control_path = craftkit_spec.spec_path("mock-control.yaml")
-        control = craftkit_spec.load_resolved(control_path)
-        self._product = OpenAPI.from_dict(_served_at(product, self._base_url))
-        self._control = OpenAPI.from_dict(_served_at(control, self._base_url))
+        self._product, self._control = _validators(self._base_url)
         self.checked = 0
 
     def __call__(self, response: httpx.Response) -> None:

@@ -20,7 +20,7 @@ from conformance.client import Pacer
 from conformance.options import RUN_OPTIONS
 from conformance.rules import all_rules
 from mock_server import Settings, create_app
-from mock_server.store import Faults
+from mock_server.faults import Faults
 from mock_server.testing import serve
 from tests.conftest import (
     ACME_KEY,

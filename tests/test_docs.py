@@ -16,7 +16,7 @@ import pytest
 
 import craftkit_spec
 from conformance.docs import operation_page
-from tests.schema_walk import declared_properties, item_schema
+from craftkit_spec import declared_properties, item_schema
 from tests.seed_tables import REPO_ROOT
 
 SPEC = craftkit_spec.load_resolved()

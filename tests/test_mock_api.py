@@ -7,6 +7,7 @@ import io
 import pypdf
 import pytest
 
+import craftkit_spec
 from tests.conftest import (
     ACME_KEY,
     GLOBEX_KEY,
@@ -522,3 +523,19 @@ def test_reset_returns_to_the_seed(api: Api) -> None:
     assert api.control("POST", "/reset").status_code == 204
     assert api.shares() == []
     assert api.control("GET", "/faults").json()["emailTransport"] == "outbox"
+
+
+def test_an_idempotency_key_outside_the_specs_limits_is_invalid_request(api: Api) -> None:
+    schema = craftkit_spec.header_parameter("Idempotency-Key")["schema"]
+    path = "/v1/templates/invoice/render"
+    for key in ("", "k" * (schema["maxLength"] + 1)):
+        refused = api.post(path, json={"data": {}}, headers={"Idempotency-Key": key})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_request"
+        assert list(error["issues"]["fieldErrors"]) == ["Idempotency-Key"]
+    longest = "k" * schema["maxLength"]
+    accepted = api.post(path, json={"data": {}}, headers={"Idempotency-Key": longest})
+    assert accepted.status_code == 202
+    bad_json = api.post(path, content=b"{", headers={"Idempotency-Key": ""})
+    assert bad_json.json()["error"]["code"] == "invalid_json"  # the body's syntax first

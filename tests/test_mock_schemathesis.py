@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
+from conformance.config import DEFAULT_SEED, PROFILES
+from conformance.suite.spec import schemathesis_command
 from mock_server import create_app
 from mock_server.testing import serve
 from tests.conftest import ACME_KEY
@@ -23,27 +24,13 @@ EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
 def test_schemathesis_all_checks_all_phases_pass_against_the_mock() -> None:
     with serve(create_app()) as base_url:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "run",
-                str(REPO_ROOT / "openapi.yaml"),
-                "--url",
+            schemathesis_command(
                 base_url,
-                "--header",
-                f"Authorization: Bearer {ACME_KEY}",
-                "--checks",
-                "all",
-                "--phases",
-                "examples,coverage,fuzzing,stateful",
-                "--max-examples",
-                str(EXAMPLES),
-                "--seed",
-                "20261121",
-                "--workers",
-                "1",
-            ],
+                ACME_KEY,
+                phases=PROFILES["default"].schemathesis_phases,
+                examples=EXAMPLES,
+                seed=DEFAULT_SEED,
+            ),
             capture_output=True,
             text=True,
             timeout=600,

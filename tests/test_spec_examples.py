@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 import craftkit_spec
-from tests.schema_walk import undeclared_keys
+from craftkit_spec import undeclared_keys
 
 SPEC = craftkit_spec.load_resolved()
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import craftkit_spec
-from tests.schema_walk import declared_properties, item_schema
+from craftkit_spec import declared_properties, item_schema
 from tests.seed_tables import ErrorRow, FieldRow, notes_part_a_codes, read_all, shared_dir
 
 SEEDS_PRESENT = (shared_dir() / "seeds").is_dir()

@@ -6,6 +6,7 @@ Against a live deployment mail goes only to Resend's test address
 
 from __future__ import annotations
 
+import craftkit_spec
 from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
 from conformance.rules import rule
@@ -51,9 +52,13 @@ def send(ctx: Context) -> None:
     )
 
 
+NAME_MAX = craftkit_spec.fact("EmailRenderRequest", "recipientName", "maxLength")
+MESSAGE_MAX = craftkit_spec.fact("EmailRenderRequest", "message", "maxLength")
+
+
 @rule(
     "EMAIL-VALIDATION",
-    "A missing or invalid `to`, a recipientName over 200 or a message over 2000 characters is 400 invalid_request; bad JSON 400 invalid_json.",
+    f"A missing or invalid `to`, a recipientName over {NAME_MAX} or a message over {MESSAGE_MAX} characters is 400 invalid_request; bad JSON 400 invalid_json.",
     source="seed 000 (Email a render: fields and errors)",
     needs=("key", "render", "email"),
 )
@@ -62,8 +67,8 @@ def validation(ctx: Context) -> None:
     for body in (
         {},
         {"to": "not-an-address"},
-        {"to": RESEND_TEST_RECIPIENT, "recipientName": "n" * 201},
-        {"to": RESEND_TEST_RECIPIENT, "message": "m" * 2001},
+        {"to": RESEND_TEST_RECIPIENT, "recipientName": "n" * (NAME_MAX + 1)},
+        {"to": RESEND_TEST_RECIPIENT, "message": "m" * (MESSAGE_MAX + 1)},
     ):
         expect_error(
             ctx.call("POST", path, json=body), 400, "invalid_request", f"the body {str(body)[:60]}"
@@ -74,12 +79,12 @@ def validation(ctx: Context) -> None:
 
 @rule(
     "EMAIL-NAME-LIMIT",
-    "A recipientName of exactly 200 characters is accepted.",
-    source="seed 000 (recipientName max 200)",
+    f"A recipientName of exactly {NAME_MAX} characters is accepted.",
+    source=f"seed 000 (recipientName max {NAME_MAX})",
     needs=("key", "render", "email"),
 )
 def name_limit(ctx: Context) -> None:
-    _email(ctx, ctx.target.render(), recipientName="n" * 200)
+    _email(ctx, ctx.target.render(), recipientName="n" * NAME_MAX)
 
 
 @rule(

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
+import craftkit_spec
 from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
 from conformance.rules import rule
 
-KINDS = {
-    "viewed",
-    "downloaded",
-    "printed",
-    "email_opened",
-    "email_sent",
-    "share_created",
-    "share_revoked",
-}
+KINDS = set(craftkit_spec.enum("EventType"))
+RECENT = craftkit_spec.fact("Engagement", "recent", "maxItems")
 
 
 @rule(
     "ENGAGEMENT-COUNTS",
-    "Events are recorded once per type and address within 5 minutes; engagement shows all seven counts, their total and at most 25 recent events, newest first.",
+    f"Events are recorded once per type and address within 5 minutes; engagement shows a count for each of the {len(KINDS)} event types, their total and at most {RECENT} recent events, newest first.",
     source="notes A (engagement)",
     needs=("key", "render", "write"),
 )
@@ -65,7 +59,7 @@ def counts(ctx: Context) -> None:
         body["counts"]["printed"] >= 1, "the printed event is not counted", "printed >= 1", exchange
     )
     times = [event["createdAt"] for event in body["recent"]]
-    expect(len(times) <= 25, f"{len(times)} recent events", "at most 25", exchange)
+    expect(len(times) <= RECENT, f"{len(times)} recent events", f"at most {RECENT}", exchange)
     expect(
         times == sorted(times, reverse=True),
         "recent events are not newest first",

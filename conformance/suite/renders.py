@@ -6,11 +6,15 @@ import time
 import uuid
 from typing import Any
 
+import craftkit_spec
 from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
 from conformance.rules import rule
 
-ORDER = {"queued": 0, "rendering": 1, "succeeded": 2, "failed": 2}
+STATUSES = craftkit_spec.enum("RenderStatus")
+TERMINAL = STATUSES[-2:]
+ORDER = {status: min(rank, len(STATUSES) - 2) for rank, status in enumerate(STATUSES)}
+"""Forward order of the spec's statuses (queued, rendering, then either ending)."""
 
 
 def _template(ctx: Context) -> tuple[str, dict[str, Any]]:
@@ -89,7 +93,7 @@ def lifecycle(ctx: Context) -> None:
             exchange,
         )
         seen.append(render["status"])
-        if seen[-1] in ("succeeded", "failed") or time.monotonic() >= deadline:
+        if seen[-1] in TERMINAL or time.monotonic() >= deadline:
             break
         if ctx.target.is_mock:
             ctx.target.advance_clock(1)

@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import craftkit_spec
 from conformance.checks import expect, expect_error, expect_status
 from conformance.context import Context
 from conformance.rules import rule
@@ -122,22 +123,26 @@ def email_channel_needs_recipient(ctx: Context) -> None:
         )
 
 
+MESSAGE_MAX = craftkit_spec.fact("CreateShareRequest", "message", "maxLength")
+
+
 @rule(
     "SHARE-MESSAGE-LIMIT",
-    "A message of 2000 characters is accepted and one of 2001 is 400 invalid_request.",
-    source="seed 000 (message max 2000)",
+    f"A message of {MESSAGE_MAX} characters is accepted and one of {MESSAGE_MAX + 1} is 400 invalid_request.",
+    source=f"seed 000 (message max {MESSAGE_MAX})",
     needs=("key", "render", "write"),
 )
 def message_limit(ctx: Context) -> None:
     render_id = ctx.target.render()
-    created = ctx.create_share(render_id, message="m" * 2000)
+    created = ctx.create_share(render_id, message="m" * MESSAGE_MAX)
     expect(
-        len(created["message"]) == 2000,
-        "the 2000-character message was not kept whole",
-        "2000 characters",
+        len(created["message"]) == MESSAGE_MAX,
+        f"the {MESSAGE_MAX}-character message was not kept whole",
+        f"{MESSAGE_MAX} characters",
     )
-    exchange = ctx.call("POST", f"/v1/renders/{render_id}/shares", json={"message": "m" * 2001})
-    expect_error(exchange, 400, "invalid_request", "a 2001-character message")
+    longer = {"message": "m" * (MESSAGE_MAX + 1)}
+    exchange = ctx.call("POST", f"/v1/renders/{render_id}/shares", json=longer)
+    expect_error(exchange, 400, "invalid_request", f"a {MESSAGE_MAX + 1}-character message")
 
 
 @rule(

@@ -21,41 +21,33 @@ from conformance.rules import rule
 SPEC_RESPONSES = "SPEC-RESPONSES"
 
 
-def schemathesis_command(ctx: Context) -> list[str]:
-    """The schemathesis CLI call for this run."""
-    config = ctx.target.config
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "run",
-        str(craftkit_spec.spec_path()),
-        "--url",
-        ctx.client.base_url,
-        "--header",
-        f"Authorization: Bearer {ctx.target.key}",
-        "--checks",
-        "all",
-        "--phases",
-        ctx.profile.schemathesis_phases,
-        "--max-examples",
-        str(ctx.profile.schemathesis_examples),
-        "--seed",
-        str(ctx.seed),
-        "--workers",
-        "1",
-    ]
-    if not ctx.target.is_mock:
-        command += [
-            "--exclude-operation-id",
-            "renderTemplate",
-            "--exclude-operation-id",
-            "emailRender",
-        ]
-    if config.read_only:
+def schemathesis_command(
+    base_url: str,
+    key: str | None,
+    *,
+    phases: str,
+    examples: int,
+    seed: int,
+    live: bool = False,
+    read_only: bool = False,
+    max_rps: float | None = None,
+) -> list[str]:
+    """The schemathesis CLI call over openapi.yaml (the suite's, and the mock's own test).
+
+    ``live`` leaves out the operations with outside effects (renders, email).
+    """
+    command = [sys.executable, "-m", "schemathesis.cli", "run", str(craftkit_spec.spec_path())]
+    command += ["--url", base_url, "--checks", "all", "--phases", phases]
+    command += ["--max-examples", str(examples), "--seed", str(seed), "--workers", "1"]
+    if key is not None:
+        command += ["--header", f"Authorization: Bearer {key}"]
+    if live:
+        command += ["--exclude-operation-id", "renderTemplate"]
+        command += ["--exclude-operation-id", "emailRender"]
+    if read_only:
         command += ["--include-method", "GET"]
-    if config.max_rps:
-        command += ["--rate-limit", f"{max(1, int(config.max_rps))}/s"]
+    if max_rps:
+        command += ["--rate-limit", f"{max(1, int(max_rps))}/s"]
     return command
 
 
@@ -81,7 +73,16 @@ def fuzz(ctx: Context) -> None:
 
 def _run_schemathesis(ctx: Context) -> None:
     result = subprocess.run(
-        schemathesis_command(ctx),
+        schemathesis_command(
+            ctx.client.base_url,
+            ctx.target.key,
+            phases=ctx.profile.schemathesis_phases,
+            examples=ctx.profile.schemathesis_examples,
+            seed=ctx.seed,
+            live=not ctx.target.is_mock,
+            read_only=ctx.target.config.read_only,
+            max_rps=ctx.target.config.max_rps,
+        ),
         capture_output=True,
         text=True,
         check=False,
