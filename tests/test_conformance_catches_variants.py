@@ -25,6 +25,7 @@ def test_there_are_at_least_twenty_variants() -> None:
     assert len({variant.name for variant in VARIANTS}) == len(VARIANTS)
 
 
+@pytest.mark.slow
 def test_the_correct_mock_passes_every_rule_in_the_quick_profile() -> None:
     """Quick runs every rule (fewer examples, never fewer rules), schemathesis included."""
     result = run_suite(create_app(), tuple(r.id for r in select_rules()))

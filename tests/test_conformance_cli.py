@@ -44,6 +44,7 @@ def conformance(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 def test_default_profile_passes_the_mock_and_provokes_every_code(tmp_path: Path) -> None:
     """What CI runs: the default profile against the mock, with both reports written."""
     app = create_app()
@@ -116,6 +117,7 @@ def test_setup_problems_exit_2_and_say_what_to_fix() -> None:
     assert usage.returncode == 2
 
 
+@pytest.mark.slow
 def test_against_a_deployment_mock_only_rules_skip_with_reasons_and_the_rest_pass(
     tmp_path: Path,
 ) -> None:
@@ -238,6 +240,7 @@ def test_pacer_spaces_requests_to_the_rate() -> None:
     assert len(slept) == 4
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
     app = create_app(Settings())
     store = app.state.store

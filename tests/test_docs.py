@@ -90,6 +90,7 @@ def test_the_site_has_its_entry_page_and_every_part(site: Path) -> None:
     assert "cdn." not in (site / "reference.html").read_text(), "the reference must work offline"
 
 
+@pytest.mark.browser
 def test_the_reference_shows_every_operation_code_and_sample_in_a_browser(site: Path) -> None:
     text = rendered_text(site / "reference.html")
     assert len(text) > 20_000, "Redoc did not render"
@@ -112,6 +113,7 @@ def test_the_reference_shows_every_operation_code_and_sample_in_a_browser(site: 
     assert screenshot.stat().st_size > 50_000
 
 
+@pytest.mark.browser
 def test_the_control_reference_shows_every_control_operation(site: Path) -> None:
     text = rendered_text(site / "control.html")
     for operation in craftkit_spec.iter_operations(CONTROL):

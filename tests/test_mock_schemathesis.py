@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from conformance.config import DEFAULT_SEED, PROFILES
 from conformance.suite.spec import schemathesis_command
 from mock_server import create_app
@@ -21,6 +23,7 @@ EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
 ]
 
 
+@pytest.mark.slow
 def test_schemathesis_all_checks_all_phases_pass_against_the_mock() -> None:
     with serve(create_app()) as base_url:
         result = subprocess.run(

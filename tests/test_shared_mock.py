@@ -45,6 +45,7 @@ def _env(base_url: str) -> dict[str, str]:
     return {**os.environ, "CRAFTKIT_MOCK_URL": base_url, "NO_COLOR": "1"}
 
 
+@pytest.mark.slow
 def test_three_conformance_runs_at_once_all_pass(shared_mock: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "conformance", "run", "--base-url", shared_mock]
     runs = [
@@ -61,6 +62,7 @@ def test_three_conformance_runs_at_once_all_pass(shared_mock: str, tmp_path: Pat
     assert [run.returncode for run in runs] == [0, 0, 0], "\n\n".join(o[-3000:] for o in outputs)
 
 
+@pytest.mark.slow
 def test_the_example_partner_suite_passes_with_four_workers_on_one_mock(shared_mock: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "4",
