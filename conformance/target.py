@@ -10,6 +10,8 @@ remembered and revoked at the end.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +19,25 @@ from typing import Any
 
 import httpx
 
+import craftkit_spec
 from conformance.client import RecordingClient, Transcript
 from conformance.config import RunConfig
 
 RESEND_TEST_RECIPIENT = "delivered+craftkit-conformance@resend.dev"
+
+
+@functools.cache
+def _control_token_header() -> str:
+    """The header the mock's control API takes its token in, from mock-control.yaml."""
+    control = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
+    name: str = control["components"]["securitySchemes"]["controlToken"]["name"]
+    return name
+
+
+def _control_headers() -> dict[str, str]:
+    """The mock's control token, for a mock that requires one (``CRAFTKIT_MOCK_CONTROL_TOKEN``)."""
+    token = os.environ.get("CRAFTKIT_MOCK_CONTROL_TOKEN")
+    return {_control_token_header(): token} if token else {}
 
 
 class SetupError(Exception):
@@ -47,7 +64,9 @@ class Target:
         """Probe the target and prepare keys; ``SetupError`` when it cannot be used."""
         target = cls(config, client)
         try:
-            probe = httpx.get(f"{client.base_url}/_mock/clock", timeout=10)
+            probe = httpx.get(
+                f"{client.base_url}/_mock/clock", headers=_control_headers(), timeout=10
+            )
         except httpx.HTTPError as exc:
             raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
         target.is_mock = probe.status_code == 200 and "now" in probe.text
@@ -95,7 +114,11 @@ class Target:
     def control(self, method: str, path: str, json: Any = None) -> httpx.Response:
         """A control API call; these are set-up, not part of the contract under test."""
         response = httpx.request(
-            method, f"{self.client.base_url}/_mock{path}", json=json, timeout=30
+            method,
+            f"{self.client.base_url}/_mock{path}",
+            json=json,
+            headers=_control_headers(),
+            timeout=30,
         )
         if response.status_code >= 400:
             raise SetupError(
@@ -248,9 +271,11 @@ class Target:
         self.client.transcript = Transcript()
         problems: list[str] = []
 
-        def delete(path: str, key: str | None = None) -> int | None:
+        def delete(
+            path: str, key: str | None = None, headers: dict[str, str] | None = None
+        ) -> int | None:
             try:
-                answer = self.client.request("DELETE", path, key=key)
+                answer = self.client.request("DELETE", path, key=key, headers=headers)
             except httpx.HTTPError as exc:
                 problems.append(f"DELETE {path}: {exc!r}")
                 return None
@@ -260,7 +285,10 @@ class Target:
 
         if self.is_mock:
             projects = sorted(set(self.sandboxes.values()))
-            gone = [delete(f"/_mock/projects/{project_id}") for project_id in projects]
+            gone = [
+                delete(f"/_mock/projects/{project_id}", headers=_control_headers())
+                for project_id in projects
+            ]
             done = f"deleted {gone.count(204)} sandbox project(s) the run made on the mock"
             self.sandboxes.clear()
         else:

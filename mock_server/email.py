@@ -110,7 +110,11 @@ class ResendTransport:
                 self._url, json=payload, headers={"Authorization": f"Bearer {self._api_key}"}
             )
         except httpx.HTTPError as exc:
-            raise EmailSendFailed(f"Resend could not be reached: {exc}") from exc
+            # Timeouts carry no message of their own; the exception's kind says what happened.
+            said = f": {exc}" if str(exc) else ""
+            raise EmailSendFailed(
+                f"Resend could not be reached ({type(exc).__name__}{said})"
+            ) from exc
         try:
             body = response.json()
         except ValueError:

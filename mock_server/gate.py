@@ -11,14 +11,15 @@ the shared limit. Share tokens never reach the journal in plain text.
 from __future__ import annotations
 
 import collections
-import re
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server import errors
-from mock_server.ids import SHARE_TOKEN_PREFIX
+from mock_server.ids import redact_tokens
+from mock_server.settings import CONTROL_TOKEN_HEADER
 from mock_server.store import Project, Store
 from mock_server.wire import JSONResponse, bearer_key
 
@@ -26,12 +27,6 @@ CONTROL_PREFIX = "/_mock"
 
 _WINDOW = timedelta(minutes=1)
 _SWEEP_AT = 10_000
-_TOKEN = re.compile(rf"{SHARE_TOKEN_PREFIX}[A-Za-z0-9_-]*?([A-Za-z0-9_-]{{0,4}})(?=/|$)")
-
-
-def redact(path: str) -> str:
-    """The path with any share token cut to its last four characters (``cks_…Ab3x``)."""
-    return _TOKEN.sub(lambda m: f"{SHARE_TOKEN_PREFIX}\u2026{m.group(1)}", path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +130,19 @@ class RequestGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Admit or refuse the request, then journal its answer under its project."""
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+        if scope["type"] != "http":
             await self._app(scope, receive, send)
+            return
+        if scope["path"].startswith(CONTROL_PREFIX):
+            if self._control_allowed(scope):
+                await self._app(scope, receive, send)
+            else:
+                refused = errors.Unauthorized(
+                    f"The control API needs the {CONTROL_TOKEN_HEADER} header "
+                    "(this mock runs with CRAFTKIT_MOCK_CONTROL_TOKEN)"
+                )
+                response = JSONResponse(refused.envelope(), refused.status)
+                await response(scope, receive, send)
             return
         project = self._project(scope)
         store = self._store
@@ -167,6 +173,15 @@ class RequestGate:
 
         await self._app(scope, receive, journalled_send)
 
+    def _control_allowed(self, scope: Scope) -> bool:
+        """Whether a control request may pass: always, unless the mock has a control token."""
+        expected = self._store.settings.control_token
+        if expected is None:
+            return True
+        wanted = CONTROL_TOKEN_HEADER.lower().encode("latin-1")
+        given = next((value for name, value in scope["headers"] if name == wanted), b"")
+        return hmac.compare_digest(given, expected.encode("utf-8"))
+
     def _project(self, scope: Scope) -> Project | None:
         """The live project the request belongs to: by its key, else by its share link."""
         project: Project | None = None
@@ -186,5 +201,5 @@ class RequestGate:
         at = (store.clock if project is None else store.clock_of(project)).now()
         project_id = None if project is None else project.id
         self._journal.record(
-            JournalEntry(scope["method"], redact(scope["path"]), status, at, project_id)
+            JournalEntry(scope["method"], redact_tokens(scope["path"]), status, at, project_id)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import datetime
@@ -17,6 +18,18 @@ from datetime import datetime
 SHARE_TOKEN_PREFIX = "cks_"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 NONCE_BYTES = 16
+
+
+_TOKEN = re.compile(rf"{SHARE_TOKEN_PREFIX}[A-Za-z0-9_-]*?([A-Za-z0-9_-]{{0,4}})(?=[/?\s\"]|$)")
+
+
+def redact_tokens(text: str) -> str:
+    """The text with every share token cut to its last four characters (``cks_…Ab3x``).
+
+    For anything that shows paths (the request journal, access logs): a token that can be
+    read there opens the document.
+    """
+    return _TOKEN.sub(lambda m: f"{SHARE_TOKEN_PREFIX}\u2026{m.group(1)}", text)
 
 
 def uuid7(at: datetime) -> str:

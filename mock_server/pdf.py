@@ -11,6 +11,39 @@ import json
 from datetime import datetime
 
 _MAX_DATA_CHARS = 20_000
+_MAX_INDENT = 24
+"""Levels of nesting shown by indentation; deeper levels are drawn at this depth."""
+
+
+def outline(data: object, limit: int = _MAX_DATA_CHARS) -> str:
+    """The data as an indented outline (``"key": value``, ``- item``), at most ``limit`` chars.
+
+    Walked with an explicit stack, not recursion: ``data`` may nest as deep as the JSON
+    parser allows (1024 levels), past Python's recursion limit.
+    """
+    lines: list[str] = []
+    size = 0
+    stack: list[tuple[int, str, object]] = [(-1, "", data)]  # the root itself is not drawn
+    while stack and size <= limit:
+        depth, label, value = stack.pop()
+        pad = "  " * max(0, min(depth, _MAX_INDENT))
+        if isinstance(value, dict) and value:
+            line = f"{pad}{label}".rstrip()
+            children: list[tuple[str, object]] = [
+                (f"{json.dumps(key, ensure_ascii=False)}: ", value[key]) for key in sorted(value)
+            ]
+        elif isinstance(value, list) and value:
+            line = f"{pad}{label}".rstrip()
+            children = [("- ", item) for item in value]
+        else:
+            line = f"{pad}{label}{json.dumps(value, ensure_ascii=False)}"
+            children = []
+        if line.strip():
+            lines.append(line)
+            size += len(line) + 1
+        stack.extend((depth + 1, name, child) for name, child in reversed(children))
+    text = "\n".join(lines)
+    return text if size <= limit and not stack else text[:limit] + "\n..."
 
 
 def _latin1(text: str) -> str:
@@ -38,8 +71,5 @@ def render_pdf(
     )
     document.ln(4)
     document.set_font("courier", size=9)
-    pretty = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
-    if len(pretty) > _MAX_DATA_CHARS:
-        pretty = pretty[:_MAX_DATA_CHARS] + "\n..."
-    document.multi_cell(0, 4.5, _latin1(pretty), wrapmode=WrapMode.CHAR)
+    document.multi_cell(0, 4.5, _latin1(outline(data)), wrapmode=WrapMode.CHAR)
     return bytes(document.output())

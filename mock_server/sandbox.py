@@ -15,13 +15,18 @@ The project is deleted when the block ends.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from mock_server.settings import CONTROL_TOKEN_HEADER
+
 __all__ = ["Sandbox", "SandboxError"]
+
+CONTROL_TOKEN_VARIABLE = "CRAFTKIT_MOCK_CONTROL_TOKEN"
 
 
 class SandboxError(RuntimeError):
@@ -45,10 +50,22 @@ class Sandbox:
         self._client = client
 
     @classmethod
-    def create(cls, base_url: str, name: str | None = None, timeout: float = 10.0) -> Sandbox:
-        """A fresh project on the mock at ``base_url``, with one succeeded render."""
+    def create(
+        cls,
+        base_url: str,
+        name: str | None = None,
+        timeout: float = 10.0,
+        control_token: str | None = None,
+    ) -> Sandbox:
+        """A fresh project on the mock at ``base_url``, with one succeeded render.
+
+        ``control_token`` (default: ``$CRAFTKIT_MOCK_CONTROL_TOKEN``) is sent to a mock that
+        requires one for its control API.
+        """
         base_url = base_url.rstrip("/")
-        client = httpx.Client(base_url=f"{base_url}/_mock", timeout=timeout)
+        token = control_token or os.environ.get(CONTROL_TOKEN_VARIABLE)
+        headers = {CONTROL_TOKEN_HEADER: token} if token else {}
+        client = httpx.Client(base_url=f"{base_url}/_mock", timeout=timeout, headers=headers)
         try:
             project = cls._checked(client.post("/projects", json={"name": name} if name else {}))
             sandbox = cls(base_url, project["projectId"], project["apiKey"], "", client)

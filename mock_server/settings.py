@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 EmailTransportName = Literal["outbox", "resend", "none"]
 EMAIL_TRANSPORTS: tuple[EmailTransportName, ...] = ("outbox", "resend", "none")
 DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
+CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
+"""Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
 ONE_MIB = 1024 * 1024
 
 
@@ -42,6 +44,11 @@ class Settings:
     outbox_size: int = 1000
     trust_forwarded_for: bool = True
     token_secret: bytes | None = None
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    control_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -98,6 +105,9 @@ class Settings:
             raise SettingsError(
                 "CRAFTKIT_MOCK_TOKEN_SECRET must be 16 to 64 bytes (32 to 128 hex digits)"
             )
+        control_token = text("CRAFTKIT_MOCK_CONTROL_TOKEN")
+        if control_token is not None and len(control_token) < 16:
+            raise SettingsError("CRAFTKIT_MOCK_CONTROL_TOKEN must be at least 16 characters")
         email_from = text("EMAIL_FROM")
         if email_from is not None and "@" not in email_from:
             raise SettingsError(f"EMAIL_FROM must contain an address, got {email_from!r}")
@@ -116,4 +126,11 @@ class Settings:
             outbox_size=int(number("CRAFTKIT_MOCK_OUTBOX_SIZE", cls.outbox_size, 1)),
             trust_forwarded_for=flag("CRAFTKIT_MOCK_TRUST_FORWARDED_FOR", True),
             token_secret=token_secret,
+            header_timeout=number("CRAFTKIT_MOCK_HEADER_TIMEOUT", cls.header_timeout, 0.01),
+            body_timeout=number("CRAFTKIT_MOCK_BODY_TIMEOUT", cls.body_timeout, 0.01),
+            max_header_bytes=int(
+                number("CRAFTKIT_MOCK_MAX_HEADER_BYTES", cls.max_header_bytes, 1024)
+            ),
+            max_headers=int(number("CRAFTKIT_MOCK_MAX_HEADERS", cls.max_headers, 10)),
+            control_token=control_token,
         )

@@ -44,6 +44,10 @@ RECENT_EVENTS: int = craftkit_spec.fact("Engagement", "recent", "maxItems")
 
 PDF_CACHE_SIZE = 32
 """PDFs kept per project; a render's PDF is drawn again when it has fallen out."""
+IDEMPOTENCY_KEYS = 10_000
+"""Idempotency keys remembered per project; the oldest are forgotten first."""
+DEDUP_KEYS = 10_000
+"""(share, event type, address) de-duplication entries per project before old ones go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +367,8 @@ class Store:
         render = self._new_render(box, template, chosen, data, filename=filename)
         if idempotency_key is not None:
             box.idempotency[idempotency_key] = render.id
+            if len(box.idempotency) > IDEMPOTENCY_KEYS:
+                del box.idempotency[next(iter(box.idempotency))]
         return render, True
 
     def get_render(self, project: Project, render_id: str) -> tuple[Render, RenderState]:
@@ -597,9 +603,23 @@ class Store:
         key = (share_id or f"render:{render_id}", event_type, source_ip)
         if not domain.counts_again(box.last_counted.get(key), now):
             return False
+        box.last_counted.pop(key, None)  # re-inserted last: the dict stays oldest first
         box.last_counted[key] = now
+        if len(box.last_counted) > DEDUP_KEYS:
+            self._forget_counted(box, now)
         self._record(box, render_id, event_type, share_id, now, metadata)
         return True
+
+    @staticmethod
+    def _forget_counted(box: Sandbox, now: datetime) -> None:
+        """Drop entries whose window has passed, then the oldest past the cap.
+
+        An entry older than the window changes nothing: the event would count again anyway.
+        """
+        for key in [k for k, at in box.last_counted.items() if domain.counts_again(at, now)]:
+            del box.last_counted[key]
+        while len(box.last_counted) > DEDUP_KEYS:
+            del box.last_counted[next(iter(box.last_counted))]
 
     def record_share_event(self, share: Share, event_type: EventType, source_ip: str) -> bool:
         """A recipient's view or download through a share link (de-duplicated)."""

@@ -5,7 +5,9 @@ For partners' Python test suites as much as for ours::
     with serve(create_app()) as base_url:
         requests.get(f"{base_url}/health")
 
-The server listens on loopback, on a free port the OS picks, and is stopped on exit.
+The server listens on loopback, on a free port the OS picks, and is stopped on exit. It
+runs with the mock's HTTP edge (``mock_server.edge``): the settings' header limits and read
+deadlines, and malformed requests answered in the envelope.
 """
 
 from __future__ import annotations
@@ -18,15 +20,23 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from mock_server.edge import http_protocol
+from mock_server.settings import Settings
+
 
 class ThreadedServer:
     """A uvicorn server on 127.0.0.1 in a daemon thread."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", settings: Settings | None = None
+    ) -> None:
+        app_state = getattr(app, "state", None)
+        settings = settings or getattr(app_state, "settings", None) or Settings()
         config = uvicorn.Config(
             app,
             host=host,
             port=0,
+            http=http_protocol(settings),
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 from click.testing import CliRunner
 
 from conformance.cli import main as conformance_main
-from mock_server.cli import banner
+from mock_server.cli import banner, is_loopback
 from mock_server.cli import main as mock_main
 from mock_server.seed import default_seed_path, load_seed
 
@@ -49,3 +50,36 @@ def test_modules_run_with_python_dash_m() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout
+
+
+def test_mock_refuses_to_listen_beyond_loopback_without_the_flag_and_a_token() -> None:
+    bare = CliRunner().invoke(mock_main, ["--host", "0.0.0.0"])
+    assert bare.exit_code == 2
+    assert "--allow-remote" in bare.output
+    no_token = CliRunner().invoke(mock_main, ["--host", "0.0.0.0", "--allow-remote"], env={})
+    assert no_token.exit_code == 2
+    assert "CRAFTKIT_MOCK_CONTROL_TOKEN" in no_token.output
+
+
+def test_loopback_addresses_are_told_from_the_rest() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "192.0.2.1", "::", "example.com", ""):
+        assert not is_loopback(host), host
+
+
+def test_mock_port_0_prints_the_port_it_really_listens_on() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()
+            url = first.split()[2]
+            assert not url.endswith(":0"), first
+            assert httpx.get(f"{url}/health", timeout=10).json() == {"status": "ok"}
+        finally:
+            process.terminate()

@@ -35,9 +35,13 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def site() -> Path:
-    """The site, built by the documented command into build/docs (kept, with its screenshot)."""
-    out = REPO_ROOT / "build" / "docs"
+def site(worker_id: str) -> Path:
+    """The site, built by the documented command into build/docs (kept, with its screenshot).
+
+    Each pytest-xdist worker builds its own copy (build/docs-gw0, ...), so none deletes the
+    folder another is reading.
+    """
+    out = REPO_ROOT / "build" / ("docs" if worker_id == "master" else f"docs-{worker_id}")
     shutil.rmtree(out, ignore_errors=True)
     result = subprocess.run(
         [sys.executable, "-m", "conformance", "docs", "--out", str(out)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_server import Settings, create_app
+from mock_server import Settings, create_app, email
+from mock_server.errors import EmailSendFailed
 from mock_server.testing import serve
 from tests.conftest import ACME_KEY, SUCCEEDED_RENDER
 
@@ -117,3 +120,23 @@ def test_resend_without_api_key_is_not_configured(resend: tuple[FakeResend, str]
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "email_not_configured"
     assert fake.received == []
+
+
+def test_a_resend_that_never_answers_is_a_502_that_says_it_timed_out() -> None:
+    """A real socket that accepts and never answers; the message names the timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        mail = email.compose(
+            sender="Docs <docs@example.com>", to="delivered@resend.dev", recipient_name=None,
+            message=None, share_url="http://x/share/cks_1", document_name="Invoice",
+            render_id="r", share_id="s",
+        )  # fmt: skip
+
+        async def send() -> str:
+            async with httpx.AsyncClient(timeout=0.3) as client:
+                return await email.ResendTransport(client, url, "re_test").send(mail)
+
+        with pytest.raises(EmailSendFailed) as failed:
+            asyncio.run(send())
+    assert failed.value.status == 502
+    assert str(failed.value.message).endswith("(ReadTimeout)")

@@ -7,11 +7,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 const BASE = (process.env.CRAFTKIT_MOCK_URL ?? "http://127.0.0.1:4010").replace(/\/$/, "");
+// Sent to a mock that requires a token for its control API (one listening beyond loopback).
+const CONTROL_TOKEN = process.env.CRAFTKIT_MOCK_CONTROL_TOKEN;
 
 async function control(method, path, body) {
   const response = await fetch(`${BASE}/_mock${path}`, {
     method,
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(CONTROL_TOKEN ? { "x-craftkit-control-token": CONTROL_TOKEN } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   assert.ok(response.status < 400, `${method} /_mock${path}: ${response.status}`);
