@@ -1,0 +1,114 @@
+"""Everything that grows is bounded: the oldest entries go first, and the mock stays correct."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mock_server import Settings, create_app, store
+from mock_server.sandbox import Sandbox
+from mock_server.testing import serve
+
+
+@pytest.fixture
+def small() -> Iterator[Sandbox]:
+    """A sandbox on a mock whose outbox and journal keep three entries."""
+    app = create_app(Settings(outbox_size=3, journal_size=3))
+    with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
+        yield sandbox
+
+
+def test_the_outbox_keeps_the_newest_emails(small: Sandbox) -> None:
+    path = f"{small.base_url}/v1/renders/{small.render_id}/email"
+    for n in range(5):
+        sent = httpx.post(path, headers=small.headers, json={"to": f"r{n}@example.com"})
+        assert sent.status_code == 201
+    assert [mail["to"] for mail in small.emails()] == [f"r{n}@example.com" for n in (2, 3, 4)]
+
+
+def test_the_journal_keeps_the_newest_requests(small: Sandbox) -> None:
+    for n in range(5):
+        httpx.get(f"{small.base_url}/v1/renders/r{n}", headers=small.headers)
+    assert [e["path"] for e in small.requests()] == [f"/v1/renders/r{n}" for n in (4, 3, 2)]
+
+
+def test_idempotency_keys_past_the_cap_are_forgotten_oldest_first(
+    small: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "IDEMPOTENCY_KEYS", 3)
+    path = f"{small.base_url}/v1/templates/invoice/render"
+
+    def submit(key: str) -> int:
+        headers = {**small.headers, "Idempotency-Key": key}
+        return httpx.post(path, headers=headers, json={"data": {}}).status_code
+
+    assert [submit(f"k{n}") for n in range(4)] == [202] * 4
+    assert submit("k3") == 200  # still remembered
+    assert submit("k0") == 202  # the oldest was forgotten: a new render
+
+
+def test_view_de_duplication_past_the_cap_forgets_the_oldest(
+    small: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "DEDUP_KEYS", 3)
+    share = httpx.post(
+        f"{small.base_url}/v1/renders/{small.render_id}/shares", headers=small.headers, json={}
+    ).json()
+    small.freeze()
+
+    def view(address: str) -> None:
+        httpx.get(share["shareUrl"], headers={"X-Forwarded-For": address})
+
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        view(address)
+    view("10.0.0.4")  # remembered: not counted again
+    view("10.0.0.1")  # forgotten past the cap: counted again
+    rows = httpx.get(
+        f"{small.base_url}/v1/renders/{small.render_id}/shares", headers=small.headers
+    ).json()["shares"]
+    assert rows[0]["clickCount"] == 5
+
+
+def test_idle_sockets_cannot_starve_a_mock_of_descriptors() -> None:
+    """With 256 descriptors and 300 idle connections the mock still answers.
+
+    The header deadline cuts the idle connections and frees their descriptors.
+    """
+    env = {**os.environ, "CRAFTKIT_MOCK_HEADER_TIMEOUT": "0.5"}
+    command = f"ulimit -n 256 && exec {sys.executable} -m mock_server --port 0"
+    with subprocess.Popen(
+        ["bash", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as mock:
+        try:
+            assert mock.stdout is not None
+            url = mock.stdout.readline().split()[2]
+            port = int(url.rsplit(":", 1)[1])
+            idle = []
+            for _ in range(300):
+                try:
+                    idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                except OSError:
+                    break  # the backlog is full: the point is made
+            deadline = time.monotonic() + 15
+            answered = None
+            while time.monotonic() < deadline and answered is None:
+                try:
+                    answered = httpx.get(f"{url}/health", timeout=2).status_code
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            for sock in idle:
+                sock.close()
+            assert answered == 200
+        finally:
+            mock.terminate()
