@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from mock_server import Settings, create_app, store
+from mock_server import Settings, create_app, gate, store
 from mock_server.sandbox import Sandbox
 from mock_server.testing import serve
 
@@ -112,3 +113,27 @@ def test_idle_sockets_cannot_starve_a_mock_of_descriptors() -> None:
             assert answered == 200
         finally:
             mock.terminate()
+
+
+def test_the_pdf_cache_keeps_the_most_recent_pdfs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "PDF_CACHE_SIZE", 2)
+    app = create_app(Settings())
+    with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
+        renders = [sandbox.render_id, sandbox.new_render(), sandbox.new_render()]
+        pdfs = [
+            httpx.get(f"{base_url}/v1/renders/{r}/download", headers=sandbox.headers).content
+            for r in [*renders, renders[0]]
+        ]
+        kept = app.state.store._sandboxes[sandbox.project_id].pdfs
+        assert list(kept) == [renders[2], renders[0]]
+    assert pdfs[0] == pdfs[3]  # drawn again, byte for byte
+
+
+def test_rate_limit_windows_of_quiet_clients_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate, "_SWEEP_AT", 3)
+    limiter = gate.RateLimiter()
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for n in range(3):
+        assert limiter.admit(f"ip:10.0.0.{n}", 5, start) is None
+    assert limiter.admit("ip:10.0.0.9", 5, start + timedelta(seconds=61)) is None
+    assert list(limiter._windows) == ["ip:10.0.0.9"]
