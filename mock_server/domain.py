@@ -8,6 +8,7 @@ that moves the clock sees exactly the state the rules imply, with nothing to wai
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -53,13 +54,24 @@ def format_timestamp(instant: datetime) -> str:
 def parse_timestamp(text: str) -> datetime:
     """Parse an input timestamp (already checked against the spec) to UTC milliseconds.
 
-    Fractional seconds of any precision are truncated to milliseconds, as a JavaScript
-    ``Date`` would hold them.
+    The zone is ``Z`` or an offset (``+02:00``); fractional seconds of any precision are
+    truncated to milliseconds, as a JavaScript ``Date`` would hold them. ``ValueError`` for
+    an instant that has no UTC counterpart a ``datetime`` can hold.
     """
-    head, _, fraction = text.removesuffix("Z").partition(".")
-    parsed = datetime.fromisoformat(head).replace(tzinfo=UTC)
-    millis = int((fraction + "000")[:3]) if fraction else 0
-    return parsed.replace(microsecond=millis * 1000)
+    match = _INPUT_TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an ISO 8601 date-time with a zone: {text!r}")
+    head, fraction, zone = match.groups()
+    try:
+        parsed = datetime.fromisoformat(head + ("+00:00" if zone == "Z" else zone))
+        utc = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None
+    millis = int((fraction[1:] + "000")[:3]) if fraction else 0
+    return utc.replace(microsecond=millis * 1000)
+
+
+_INPUT_TIMESTAMP = re.compile(r"(.+?)(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ def _share_base(request: Request, share_domain: str | None) -> str:
     )
 
 
+_OUT_OF_RANGE = "Invalid datetime: outside the years 0001 to 9999 once converted to UTC"
+
+
 def _expiry(body: dict[str, Any]) -> datetime | None:
     """The body's ``expiresAt`` as an instant; one Python cannot hold is a validation error."""
     text = body.get("expiresAt")
@@ -45,7 +48,7 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
         return domain.parse_timestamp(text)
     except ValueError:
         raise errors.InvalidRequest(
-            issues={"formErrors": [], "fieldErrors": {"expiresAt": ["Invalid datetime"]}}
+            issues={"formErrors": [], "fieldErrors": {"expiresAt": [_OUT_OF_RANGE]}}
         ) from None
 
 

@@ -32,8 +32,19 @@ def _received(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _zod_message(error: jsonschema_rs.ValidationError) -> str:
-    """A message in Zod's words for the common failures, the validator's otherwise."""
+def _subschema(schema: Mapping[str, Any], path: Iterable[str | int]) -> Mapping[str, Any]:
+    node: Any = schema
+    for step in path:
+        node = node[step]
+    return node if isinstance(node, Mapping) else {}
+
+
+def _zod_message(error: jsonschema_rs.ValidationError, schema: Mapping[str, Any]) -> str:
+    """A message in Zod's words for the common failures, the validator's otherwise.
+
+    A pattern says what it wants through the spec's ``x-pattern-message`` where it has one,
+    never as the raw expression.
+    """
     kind = error.kind
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         return "Required"
@@ -52,12 +63,13 @@ def _zod_message(error: jsonschema_rs.ValidationError) -> str:
         expected = " | ".join(str(name) for name in kind.types)
         return f"Expected {expected}, received {_received(error.instance)}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Pattern):
-        return f"Invalid string: must match {kind.pattern}"
+        said = _subschema(schema, list(error.schema_path)[:-1]).get("x-pattern-message")
+        return str(said) if said else "Invalid string: not in the expected form"
     return str(error.message)
 
 
-def flatten(errors: Iterable[jsonschema_rs.ValidationError]) -> Issues:
-    """Group validation errors into Zod's ``flatten()`` shape."""
+def flatten(errors: Iterable[jsonschema_rs.ValidationError], schema: Mapping[str, Any]) -> Issues:
+    """Group validation errors (of an instance against ``schema``) into Zod's ``flatten()``."""
     form_errors: list[str] = []
     field_errors: dict[str, list[str]] = {}
     for error in errors:
@@ -65,7 +77,7 @@ def flatten(errors: Iterable[jsonschema_rs.ValidationError]) -> Issues:
         kind = error.kind
         if not path and isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
             path = [kind.property]
-        message = _zod_message(error)
+        message = _zod_message(error, schema)
         if path:
             messages = field_errors.setdefault(str(path[0]), [])
             if message not in messages:
@@ -79,13 +91,14 @@ class SchemaChecker:
     """One compiled schema: a fast yes, and Zod-style issues for a no."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
+        self._schema = schema
         self._validator = jsonschema_rs.Draft202012Validator(dict(schema), validate_formats=True)
 
     def issues(self, instance: Any) -> Issues | None:
         """``None`` when the instance is valid; the flattened issues otherwise."""
         if self._validator.is_valid(instance):
             return None
-        return flatten(self._validator.iter_errors(instance))
+        return flatten(self._validator.iter_errors(instance), self._schema)
 
 
 class RequestValidator:

@@ -539,3 +539,30 @@ def test_an_idempotency_key_outside_the_specs_limits_is_invalid_request(api: Api
     assert accepted.status_code == 202
     bad_json = api.post(path, content=b"{", headers={"Idempotency-Key": ""})
     assert bad_json.json()["error"]["code"] == "invalid_json"  # the body's syntax first
+
+
+@pytest.mark.parametrize(
+    ("given", "echoed"),
+    [
+        ("2030-06-01T12:00:00+02:00", "2030-06-01T10:00:00.000Z"),
+        ("2030-06-01T12:00:00.5-03:30", "2030-06-01T15:30:00.500Z"),
+        ("2030-06-01T12:00:00+00:00", "2030-06-01T12:00:00.000Z"),
+        ("2030-06-01T00:30:00.123456789+01:00", "2030-05-31T23:30:00.123Z"),
+    ],
+)
+def test_expiry_offsets_are_accepted_and_normalised_to_utc(
+    api: Api, given: str, echoed: str
+) -> None:
+    assert api.create_share(expiresAt=given)["expiresAt"] == echoed
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["2030-06-01T12:00:00", "2030-06-01", "2030-06-01T12:00:00+2:00", "9999-12-31T23:59:59-02:00"],
+)
+def test_a_refused_expiry_says_what_a_timestamp_must_look_like(api: Api, given: str) -> None:
+    refused = api.post(f"/v1/renders/{SUCCEEDED_RENDER}/shares", json={"expiresAt": given})
+    assert refused.status_code == 400, refused.text
+    [message, *_] = refused.json()["error"]["issues"]["fieldErrors"]["expiresAt"]
+    assert message.startswith("Invalid datetime")
+    assert "^(" not in message  # never the raw pattern
