@@ -119,7 +119,7 @@ def _field_table(schema: Mapping[str, Any], *, with_default: bool) -> list[str]:
             words.append("Required.")
         row = f"| `{name}` | {_cell(type_of(sub))} | {_cell(' '.join(w for w in words if w))} |"
         if with_default:
-            default = merged.get("default")
+            default = merged.get("default", merged.get("x-default"))
             row += f" {'`' + json.dumps(default) + '`' if default is not None else '—'} |"
         lines.append(row)
     return lines

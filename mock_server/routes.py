@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import craftkit_spec
 from mock_server import domain, email, errors, present
 from mock_server.wire import (
     JSONResponse,
@@ -36,6 +37,7 @@ def _share_base(request: Request, share_domain: str | None) -> str:
     )
 
 
+_DEFAULT_CHANNEL = craftkit_spec.fact("CreateShareRequest", "channel", "x-default")
 _OUT_OF_RANGE = "Invalid datetime: outside the years 0001 to 9999 once converted to UTC"
 
 
@@ -108,7 +110,7 @@ async def create_share(request: Request) -> Response:
     share, token = store_of(request).create_share(
         project,
         request.path_params["id"],
-        channel=body.get("channel", "link"),
+        channel=body.get("channel", _DEFAULT_CHANNEL),
         recipient_email=body.get("recipientEmail"),
         message=body.get("message"),
         expires_at=_expiry(body),

@@ -71,8 +71,9 @@ class ResponseChecker:
         # A binary body (the PDF, `type: string, format: binary`) is checked as the string of
         # its bytes: openapi-core's 3.1 validator takes no bytes for `type: string`.
         binary = content_type != "application/json" and not content_type.startswith("text/")
+        data: Any = response.content.decode("latin-1") if binary else response.content
         mock_response = MockResponse(
-            response.content.decode("latin-1") if binary else response.content,
+            data,
             status_code=response.status_code,
             headers=dict(response.headers),
             content_type=content_type,
