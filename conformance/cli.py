@@ -114,8 +114,9 @@ def rules() -> None:
 def docs(out: Path) -> None:
     """Build the reference docs (HTML and Markdown) from the specs into OUT.
 
-    Needs Redoc from the npm registry (`npm ci` in the repository). Serve the folder with
-    `python -m http.server --directory OUT` and open index.html.
+    Needs Redoc's bundle: from a checkout's node_modules (`npm ci`), from
+    CRAFTKIT_REDOC_BUNDLE, or fetched once with npm into ~/.cache/craftkit. Serve the folder
+    with `python -m http.server --directory OUT` and open index.html.
     """
     from conformance.docs import DocsError, build_site
 

@@ -20,8 +20,8 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 import craftkit_spec
+from conformance.renderer import RendererMissingError, find_redoc_bundle
 
-REDOC_BUNDLE = Path("node_modules/redoc/bundles/redoc.standalone.js")
 REDOC_OPTIONS = {
     "expandResponses": "all",
     "jsonSampleExpandLevel": "all",
@@ -287,12 +287,16 @@ def _html_page(title: str, markdown: str) -> str:
     )
 
 
-def build_site(out: Path, node_modules_root: Path | None = None) -> list[Path]:
-    """Build the whole site into ``out``; return the files written."""
-    root = node_modules_root or Path.cwd()
-    bundle = root / REDOC_BUNDLE
-    if not bundle.is_file():
-        raise DocsError(f"{bundle} is missing: run `npm ci` in {root}")
+def build_site(out: Path, bundle: Path | None = None) -> list[Path]:
+    """Build the whole site into ``out``; return the files written.
+
+    ``bundle`` is Redoc's standalone script; by default ``renderer`` finds or fetches it.
+    """
+    if bundle is None:
+        try:
+            bundle = find_redoc_bundle()
+        except RendererMissingError as exc:
+            raise DocsError(str(exc)) from exc
     spec = craftkit_spec.load_resolved()
     control = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
     (out / "operations").mkdir(parents=True, exist_ok=True)
