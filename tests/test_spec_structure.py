@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.versions import consts as validator_versions
 
 import craftkit_spec
+from tests.seed_tables import shared_dir
 
 SPEC = craftkit_spec.load_resolved()
 OPERATIONS = list(craftkit_spec.iter_operations(SPEC))
@@ -64,14 +66,64 @@ def test_servers_name_production_and_the_mock(raw_spec: dict[str, Any]) -> None:
     assert urls == ["https://api.craftkit.dev", "http://127.0.0.1:4010"]
 
 
+SOURCE = re.compile(r"seed \d{3}|notes A|notes B\.(\d+)|assumption")
+"""A seed page, API_NOTES Part A, a Part B decision, or an assumption of ours."""
+PROVENANCE_IN_PROSE = re.compile(r"\((seed \d{3}|notes [AB])|\bnotes B\.\d|issue #\d|seed \d{3}")
+
+
+def _texts(node: object, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every summary and description of a spec, with where it stands."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("summary", "description") and isinstance(value, str):
+                yield f"{where}/{key}", value
+            else:
+                yield from _texts(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _texts(item, f"{where}/{index}")
+
+
+def _sources(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "x-source":
+                yield from value
+            else:
+                yield from _sources(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _sources(item)
+
+
 @pytest.mark.parametrize("operation", OPERATIONS, ids=_ids)
 def test_operation_is_documented_with_its_source(operation: craftkit_spec.Operation) -> None:
     definition = operation.definition
     assert definition["summary"]
     assert definition["tags"]
-    assert re.search(r"\((seed \d{3}|notes [AB])", definition["description"]), (
-        f"{operation.operation_id}: the description does not cite the seed or note it comes from"
-    )
+    assert definition["description"]
+    sources = definition.get("x-source", [])
+    assert sources, f"{operation.operation_id}: no x-source names where it comes from"
+
+
+def test_every_source_is_a_seed_page_a_note_or_an_assumption(raw_spec: dict[str, Any]) -> None:
+    seeds = {path.name[:3] for path in (shared_dir() / "seeds").glob("[0-9][0-9][0-9]_*.txt")}
+    notes = (shared_dir() / "API_NOTES.md").read_text(encoding="utf-8")
+    decisions = {int(n) for n in re.findall(r"^(\d+)\. \*\*", notes, flags=re.MULTILINE)}
+    for source in _sources(raw_spec):
+        match = SOURCE.fullmatch(source)
+        assert match, f"x-source {source!r} is not a seed page, a note or an assumption"
+        if source.startswith("seed"):
+            assert source[5:] in seeds, source
+        if match.group(1):
+            assert int(match.group(1)) in decisions, source
+
+
+@pytest.mark.parametrize("name", ["openapi.yaml", "mock-control.yaml"])
+def test_no_prose_carries_internal_provenance(name: str) -> None:
+    spec = craftkit_spec.load_raw(craftkit_spec.spec_path(name))
+    leaks = [(where, text) for where, text in _texts(spec) if PROVENANCE_IN_PROSE.search(text)]
+    assert leaks == []
 
 
 @pytest.mark.parametrize("operation", [o for o in OPERATIONS if o.is_authenticated], ids=_ids)
