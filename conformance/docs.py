@@ -69,15 +69,17 @@ def constraints(schema: Mapping[str, Any]) -> str:
         words.append("one of " + ", ".join(f"`{value}`" for value in schema["enum"]))
     if "const" in schema:
         words.append(f"always `{json.dumps(schema['const'])}`")
-    for key, phrase in (
-        ("minLength", "at least {} characters"),
-        ("maxLength", "at most {} characters"),
-        ("minimum", "at least {}"),
-        ("maximum", "at most {}"),
-        ("maxItems", "at most {} items"),
+    for key, phrase, unit in (
+        ("minLength", "at least {}", "character"),
+        ("maxLength", "at most {}", "character"),
+        ("minimum", "at least {}", ""),
+        ("maximum", "at most {}", ""),
+        ("maxItems", "at most {}", "item"),
     ):
         if key in schema:
-            words.append(phrase.format(schema[key]))
+            count = schema[key]
+            noun = f" {unit}{'' if count == 1 else 's'}" if unit else ""
+            words.append(phrase.format(count) + noun)
     return "; ".join(words)
 
 
@@ -194,6 +196,14 @@ def operation_page(spec: Mapping[str, Any], operation: craftkit_spec.Operation) 
             lines.append(
                 f"| {status} | `{code}` | {_cell(example.get('summary', ''))} | {_cell(fix)} |"
             )
+    error_headers = [
+        f"- `{status}`: header `{name}`: {_cell(header.get('description', ''))}"
+        for status, response in operation.responses.items()
+        if int(status) >= 400
+        for name, header in response.get("headers", {}).items()
+    ]
+    if error_headers:
+        lines += ["", "Headers sent with errors:", "", *error_headers]
     lines += ["", "## Quick Start", ""]
     for sample in definition.get("x-codeSamples", []):
         language = SAMPLE_LANGUAGES.get(sample["label"], "")
@@ -205,6 +215,9 @@ def operation_page(spec: Mapping[str, Any], operation: craftkit_spec.Operation) 
             "```",
             "",
         ]
+    sources = definition.get("x-source", [])
+    if sources:  # a quiet note for the writers who keep these pages true to their sources
+        lines += ["---", "", f"<small>Sources: {', '.join(sources)}.</small>", ""]
     return Page(
         operation.operation_id,
         definition["summary"],
