@@ -348,8 +348,10 @@ class Store:
         template's manifest (its ``inputSchema``), compiled once per template.
         """
         box = self._box(project)
-        if idempotency_key is not None:
-            existing = box.idempotency.get(idempotency_key)
+        # Kept by digest: a key may be long (the spec sets no maximum), its digest is not.
+        key = None if idempotency_key is None else digest(idempotency_key)
+        if key is not None:
+            existing = box.idempotency.get(key)
             if existing is not None:
                 return box.renders[existing], False
         template, chosen = self._template_version(project, slug, version)
@@ -365,8 +367,8 @@ class Store:
         if self.faults_of(project).queue_unavailable:
             raise errors.QueueUnavailable(headers={"Retry-After": "5"})
         render = self._new_render(box, template, chosen, data, filename=filename)
-        if idempotency_key is not None:
-            box.idempotency[idempotency_key] = render.id
+        if key is not None:
+            box.idempotency[key] = render.id
             if len(box.idempotency) > IDEMPOTENCY_KEYS:
                 del box.idempotency[next(iter(box.idempotency))]
         return render, True
