@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import expect_status
@@ -26,6 +26,13 @@ class Context:
     client: RecordingClient
     profile: Profile
     seed: int
+    notes: list[str] = field(default_factory=list)
+    """What a passing rule wants said in the report (steps a deployment's choices skipped)."""
+
+    def note(self, text: str) -> None:
+        """Say something in the rule's result without failing it (said once)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def call(
         self,

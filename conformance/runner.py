@@ -129,6 +129,7 @@ class ConformanceSession:
             self.results.append(result)
             return result
         self.client.transcript = Transcript()
+        self.context.notes.clear()
         start = time.perf_counter()
         outcome: Outcome = "passed"
         details: dict[str, str] = {}
@@ -155,6 +156,8 @@ class ConformanceSession:
                 "expected": "the rule to run to its end",
                 "evidence": "".join(traceback.format_exception(exc))[-4000:],
             }
+        if outcome == "passed" and self.context.notes:
+            details = {"reason": "; ".join(self.context.notes)}
         result = RuleResult(
             rule,
             outcome,

@@ -30,7 +30,7 @@ from tests.conftest import (
     SUCCEEDED_RENDER,
     all_shares,
 )
-from tests.variants import VARIANTS, LiveLike
+from tests.variants import VARIANTS, LiveLike, PartBLiberties
 
 
 def conformance(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -276,3 +276,31 @@ def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
     assert run_sandboxes() == []
     assert store.faults == Faults()
     assert all(share.revoked_at is not None for share in all_shares(app))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["quick", "default"])
+def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
+    tmp_path: Path, profile: str
+) -> None:
+    """No false alarm on a deployment that decides every Part B point otherwise.
+
+    404 for unknown methods, no email, offsets and unusual addresses refused: the run exits
+    0 and names each difference as a deviation or a note.
+    """
+    report = tmp_path / "report.json"
+    with serve(PartBLiberties()) as base_url:
+        result = conformance(
+            "run", "--base-url", base_url,
+            "--api-key", ACME_KEY, "--other-api-key", GLOBEX_KEY,
+            "--render-id", SUCCEEDED_RENDER, "--not-ready-render-id", QUEUED_RENDER,
+            "--template-slug", "invoice", "--template-data", '{"customer": "Conformance"}',
+            "--profile", profile, "--report", str(report),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    rules = {rule["id"]: rule for rule in json.loads(report.read_text())["rules"]}
+    assert rules["ROUTING-ERRORS"]["outcome"] == "deviated"
+    assert rules["SHARE-EXPIRY-OFFSET"]["outcome"] == "deviated"
+    assert rules["SPEC-FUZZ"]["outcome"] == "passed"
+    assert rules["STATE-MODEL"]["outcome"] == "passed"
+    assert "notes B.11" in rules["STATE-MODEL"]["reason"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,6 @@ from conformance.suite.spec import schemathesis_command
 from mock_server import create_app
 from mock_server.testing import serve
 from tests.conftest import ACME_KEY
-from tests.seed_tables import REPO_ROOT
 
 EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
     os.environ.get("CRAFTKIT_PROFILE", "default")
@@ -24,7 +24,7 @@ EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
 
 
 @pytest.mark.slow
-def test_schemathesis_all_checks_all_phases_pass_against_the_mock() -> None:
+def test_schemathesis_all_checks_all_phases_pass_against_the_mock(tmp_path: Path) -> None:
     with serve(create_app()) as base_url:
         result = subprocess.run(
             schemathesis_command(
@@ -38,7 +38,7 @@ def test_schemathesis_all_checks_all_phases_pass_against_the_mock() -> None:
             text=True,
             timeout=600,
             check=False,
-            cwd=REPO_ROOT,
+            cwd=tmp_path,  # its caches go there, not into the checkout
             env={**os.environ, "NO_COLOR": "1"},
         )
     output = result.stdout + result.stderr

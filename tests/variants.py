@@ -411,7 +411,7 @@ class _RacyRevoke:
 class LiveLike:
     """The correct mock with its control API hidden, as a real deployment looks."""
 
-    def __init__(self, app: Starlette | None = None) -> None:
+    def __init__(self, app: ASGIApp | None = None) -> None:
         self.app = app or create_app()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -477,3 +477,114 @@ VARIANTS: list[Variant] = [
     Variant("body validated before the key", "AUTH-FIRST", _make(_ValidationBeforeAuth)),
     Variant("concurrent revokes both win", "SHARE-REVOKE-CONCURRENT", _make(_RacyRevoke)),
 ]
+
+
+class _BodyRewriter:
+    """Lets a function see (and replace) each POST body, or answer it itself."""
+
+    def __init__(self, app: ASGIApp, rewrite: Callable[[str, bytes, str], Any]) -> None:
+        self.app = app
+        self.rewrite = rewrite
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode()
+        outcome = self.rewrite(scope["path"], body, content_type)
+        if isinstance(outcome[0], int):  # (status, envelope): answered here
+            status, envelope = outcome
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": orjson.dumps(envelope)})
+            return
+        new_body, new_type = outcome
+        headers = [
+            (k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")
+        ]
+        headers += [
+            (b"content-type", new_type.encode()),
+            (b"content-length", str(len(new_body)).encode()),
+        ]
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": new_body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+
+def _lenient_body_parser(path: str, body: bytes, content_type: str) -> Any:
+    """Reads a body that is not sent as JSON as ``{}``, the slip of a type-sniffing server."""
+    if not content_type.startswith("application/json"):
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return b"{}", "application/json"
+    return body, content_type or "application/json"
+
+
+_ORDINARY_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def _zod_like_checks(path: str, body: bytes, content_type: str) -> Any:
+    """Refuses what Zod's defaults refuse: offsets in timestamps, unusual email addresses."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body, content_type
+    if isinstance(data, dict):
+        expiry = data.get("expiresAt")
+        bad = isinstance(expiry, str) and not expiry.endswith("Z")
+        for field in ("to", "recipientEmail"):
+            value = data.get(field)
+            bad = bad or (isinstance(value, str) and not _ORDINARY_EMAIL.fullmatch(value))
+        if bad:
+            issues = {"formErrors": [], "fieldErrors": {"body": ["Invalid"]}}
+            return 400, {
+                "error": {"code": "invalid_request", "message": "Invalid", "issues": issues}
+            }
+    return body, content_type
+
+
+class PartBLiberties:
+    """A correct deployment that decides every Part B point the other way it may.
+
+    No email (503 email_not_configured, notes B.11), 404 for an unknown method (B.10),
+    offsets and unusual addresses refused as Zod's defaults refuse them (B.8, B.9), and the
+    control API hidden: the suite must pass it, reporting the differences as deviations.
+    """
+
+    def __init__(self) -> None:
+        inner = _BodyRewriter(create_app(Settings(email_transport="none")), _zod_like_checks)
+        self.app = LiveLike(_Rewriter(inner, _no_405))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _no_405(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if s == 405:
+        h.pop("allow", None)
+        return 404, h, orjson.dumps({"error": {"code": "not_found", "message": "Not found"}})
+    return s, h, b
+
+
+VARIANTS.append(
+    Variant(
+        "a non-JSON body not sent as JSON read as {}",
+        "SHARE-BAD-BODY",
+        lambda: _BodyRewriter(create_app(), _lenient_body_parser),
+    )
+)

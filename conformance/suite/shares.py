@@ -147,15 +147,28 @@ def message_limit(ctx: Context) -> None:
 
 @rule(
     "SHARE-BAD-BODY",
-    "A body that is not JSON is 400 invalid_json; one of the wrong shape is 400 invalid_request with issues.",
-    source="seed 000 (400 invalid_json, invalid_request); notes A (issues)",
+    "A body that is not JSON is 400 invalid_json whatever its Content-Type, and creates nothing; one of the wrong shape is 400 invalid_request with issues.",
+    source="seed 000 (400 invalid_json, invalid_request); notes A (issues); notes B.13 (any Content-Type)",
     needs=("key", "render", "write"),
 )
 def bad_body(ctx: Context) -> None:
-    path = f"/v1/renders/{ctx.target.render()}/shares"
+    render_id = ctx.target.fresh_render()
+    path = f"/v1/renders/{render_id}/shares"
+    before = {row["id"] for row in ctx.list_shares(render_id)}
     for raw in (b"{", b"not json", b'{"message": '):
         exchange = ctx.call("POST", path, content=raw, headers={"Content-Type": "application/json"})
         expect_error(exchange, 400, "invalid_json", f"the body {raw!r}")
+    # Read as {} (a share created) is the classic slip of a server that parses by type.
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        exchange = ctx.call("POST", path, content=b"{bad", headers=headers)
+        expect_error(exchange, 400, "invalid_json", f"the body {{bad sent as {content_type}")
+    expect(
+        [row for row in ctx.list_shares(render_id) if row["id"] not in before] == [],
+        "a body that is not JSON created a share",
+        "no share on the render",
+        ctx.client.transcript.exchanges[-1],
+    )
     for body in (
         {"channel": "fax"},
         {"message": 42},
@@ -293,3 +306,20 @@ def revoke_concurrently(ctx: Context) -> None:
         winners[1] if len(winners) > 1 else answers[0],
     )
     expect(others <= {404}, f"the losing revokes answered {sorted(others)}", "404 not_found")
+
+
+@rule(
+    "SHARE-EXPIRY-OFFSET",
+    "An expiresAt with an offset is accepted and comes back in UTC with milliseconds and Z.",
+    source="notes B.8 (offsets accepted and normalised)",
+    needs=("key", "render", "write"),
+    lenient_on_live=True,
+)
+def expiry_offset(ctx: Context) -> None:
+    created = ctx.create_share(ctx.target.render(), expiresAt="2030-06-01T12:00:00.250+02:00")
+    expect(
+        created["expiresAt"] == "2030-06-01T10:00:00.250Z",
+        f"the expiry came back as {created['expiresAt']!r}",
+        '"2030-06-01T10:00:00.250Z"',
+        ctx.client.transcript.exchanges[-1],
+    )
