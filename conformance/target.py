@@ -216,6 +216,20 @@ class Target:
                 self._other_render = self.submit_and_wait(self.other_key)
         return self._other_render
 
+    def second_render(self) -> str | None:
+        """Another render of the key's project than ``render()``, where the run can have one.
+
+        Made on the mock; on a deployment the not-ready render given, else one rendered from
+        the template; ``None`` when neither is possible.
+        """
+        if self.is_mock:
+            return self.mock_render()
+        if self.config.not_ready_render_id:
+            return self.config.not_ready_render_id
+        if self.config.template_slug and not self.config.read_only:
+            return self.submit_and_wait(self.key)
+        return None
+
     def not_ready_render(self) -> str:
         """A render that has not succeeded."""
         if self.is_mock:

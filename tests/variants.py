@@ -588,3 +588,54 @@ VARIANTS.append(
         lambda: _BodyRewriter(create_app(), _lenient_body_parser),
     )
 )
+
+
+def _revoked_at_drifts(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if _is("DELETE", r"/v1/renders/[^/]+/shares/[^/]+", m, p) and s == 200:
+        body = orjson.loads(b)
+        body["revokedAt"] = "2000-01-01T00:00:00.000Z"
+        return s, h, orjson.dumps(body)
+    return s, h, b
+
+
+def _revoke_through_any_render(store: Store) -> None:
+    def revoke(project: Any, render_id: str, share_id: str) -> domain.Share:
+        store._render(project, render_id)  # the render must exist, but need not be the parent
+        box = store._box(project)
+        share = box.shares.get(share_id)
+        if share is None or share.revoked_at is not None:
+            raise errors.NotFound("Share not found")
+        revoked = domain.revoke(share, box.clock.now())
+        box.shares[share_id] = revoked
+        return revoked
+
+    store.revoke_share = revoke  # type: ignore[method-assign]
+
+
+class _HeadAsGet:
+    """Hands HEAD requests on share links to the app as GET: they count as visits."""
+
+    def __init__(self) -> None:
+        self.app = create_app()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
+VARIANTS += [
+    Variant(
+        "revoke answers another revokedAt than the list",
+        "VALUES-AGREE",
+        _rewritten(_revoked_at_drifts),
+    ),
+    Variant(
+        "a share revoked through any render of its project",
+        "WRONG-PARENT-404",
+        _patched(_revoke_through_any_render),
+    ),
+    Variant("HEAD on a link counts a view", "LINK-HEAD-NOT-COUNTED", _make(_HeadAsGet)),
+]

@@ -2,6 +2,7 @@
 
 from conformance.suite import (  # noqa: F401
     auth,
+    consistency,
     downloads,
     email,
     engagement,
