@@ -27,6 +27,8 @@ class Context:
     profile: Profile
     seed: int
     notes: list[str] = field(default_factory=list)
+    sequences: list[list[str]] = field(default_factory=list)
+    """The state model's step lists, one per sequence hypothesis tried, the failing one last."""
     """What a passing rule wants said in the report (steps a deployment's choices skipped)."""
 
     def note(self, text: str) -> None:

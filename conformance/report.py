@@ -77,10 +77,12 @@ def print_report(run: RunResult, console: Console) -> None:
     """The terminal report."""
     where = f"{_kind(run)}, profile {run.profile}, seed {run.seed}"
     table = Table(title=f"Conformance of {run.base_url} ({where})")
-    table.add_column("rule")
-    table.add_column("result")
-    table.add_column("s", justify="right")
-    table.add_column("note")
+    # Ids and outcomes whole even in an 80-column CI log; the note wraps instead.
+    widest = max((len(result.rule.id) for result in run.results), default=4)
+    table.add_column("rule", no_wrap=True, min_width=widest)
+    table.add_column("result", no_wrap=True, min_width=8)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("note", overflow="fold")
     for result in run.results:
         note = result.title or result.reason
         table.add_row(

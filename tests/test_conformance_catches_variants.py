@@ -53,3 +53,26 @@ def test_a_render_already_done_when_submitted_passes_the_lifecycle_rule() -> Non
     app = create_app(Settings(queue_seconds=0, render_seconds=0))
     [outcome] = run_suite(app, ("RENDER-LIFECYCLE",)).results
     assert outcome.outcome == "passed", (outcome.title, outcome.evidence[-2000:])
+
+
+def test_a_schemathesis_finding_is_reported_as_the_failing_case_with_a_runnable_curl() -> None:
+    variant = next(v for v in VARIANTS if v.name == "errors not in the envelope")
+    [outcome] = run_suite(variant.build(), ("SPEC-FUZZ",)).results
+    assert outcome.outcome == "failed"
+    assert "departure(s) from the spec" in outcome.title
+    assert "Response violates schema" in outcome.title
+    assert "reproduce: curl" in outcome.evidence
+    assert '"Authorization: Bearer $CRAFTKIT_API_KEY"' in outcome.evidence
+    assert "[Filtered]" not in outcome.evidence
+    assert outcome.exchanges == ()  # not the suite's own unrelated calls
+
+
+def test_a_state_model_failure_shows_its_step_sequence() -> None:
+    variant = next(v for v in VARIANTS if v.name == "email shares left out of the list")
+    [outcome] = run_suite(variant.build(), ("STATE-MODEL",)).results
+    assert outcome.outcome == "failed"
+    header, _, steps = outcome.evidence.partition(":\n")
+    assert header == "Failing sequence (not shrunk in this profile)"
+    lines = steps.split("\n\n")[0].splitlines()
+    assert lines[0].startswith("1. ")
+    assert any("email(" in line or "channel='email'" in line for line in lines), lines

@@ -304,3 +304,16 @@ def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
     assert rules["SPEC-FUZZ"]["outcome"] == "passed"
     assert rules["STATE-MODEL"]["outcome"] == "passed"
     assert "notes B.11" in rules["STATE-MODEL"]["reason"]
+
+
+def test_rule_ids_stay_whole_in_a_narrow_ci_log() -> None:
+    with serve(create_app()) as base_url:
+        result = subprocess.run(
+            [sys.executable, "-m", "conformance", "run", "--base-url", base_url, "--profile",
+             "quick", "--rule", "SHARE-REVOKE-CONCURRENT", "--rule", "LINK-NOT-FOUND-UNIFORM"],
+            capture_output=True, text=True, check=False,
+            env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "80"},
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "SHARE-REVOKE-CONCURRENT" in result.stdout
+    assert "LINK-NOT-FOUND-UNIFORM" in result.stdout

@@ -13,13 +13,14 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import craftkit_spec
-from conformance.checks import expect, fail
+from conformance.checks import RuleFailure, expect, fail
 from conformance.context import Context
 from conformance.rules import rule
 
@@ -74,15 +75,27 @@ def fuzz(ctx: Context) -> None:
     # led it to) and share it: whatever it leaves active there is revoked afterwards.
     renders = [ctx.target.render()] if "render" in ctx.target.capabilities else []
     before = {render: {row["id"] for row in ctx.list_shares(render)} for render in renders}
+    failure: RuleFailure | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="craftkit-schemathesis-") as work:
             for command in _fuzz_commands(ctx, Path(work)):
                 _run_schemathesis(ctx, command, Path(work))
+    except RuleFailure as found:
+        failure = found
     finally:
-        for render, known in before.items():
-            for row in ctx.list_shares(render):
-                if row["id"] not in known and row["revokedAt"] is None:
-                    ctx.revoke(render, row["id"])
+        _revoke_new(ctx, before)
+    if failure is not None:
+        # The suite's own calls (listing, revoking) are not the failing cases: the findings are.
+        ctx.client.transcript.exchanges.clear()
+        raise failure
+
+
+def _revoke_new(ctx: Context, before: dict[str, set[str]]) -> None:
+    """Revoke the shares schemathesis left active on the run's render."""
+    for render, known in before.items():
+        for row in ctx.list_shares(render):
+            if row["id"] not in known and row["revokedAt"] is None:
+                ctx.revoke(render, row["id"])
 
 
 DECIDED_CHECKS = ("unsupported_method",)
@@ -160,18 +173,72 @@ def _run_schemathesis(ctx: Context, command: list[str], work: Path) -> None:
     ctx.client.external_requests += int(generated.group(1)) if generated else 0
     if result.returncode == 0:
         return
-    failures = (
-        output.split("= FAILURES =", 1)[-1].split("= WARNINGS =", 1)[0].split("= SUMMARY =", 1)[0]
-    )
-    first = next(
-        (line.strip() for line in failures.splitlines() if line.strip().startswith("- ")),
-        "see the evidence",
-    )
+    findings = parse_findings(output)
+    if not findings:
+        fail(
+            "schemathesis could not complete its run",
+            "no failure from schemathesis (exit code 0)",
+            evidence=output[-8000:],
+        )
+    checks = sorted({check for finding in findings for check in finding.checks})
     fail(
-        f"schemathesis found a departure from the spec: {first.lstrip('- ')}",
+        f"schemathesis found {len(findings)} departure(s) from the spec: {'; '.join(checks)}",
         "no failure from schemathesis (exit code 0)",
-        evidence=failures.strip("= \n")[-8000:] or output[-8000:],
+        evidence="\n\n".join(finding.text() for finding in findings)[-12000:],
     )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failing schemathesis case: where, which checks, what came back, how to replay."""
+
+    operation: str
+    checks: tuple[str, ...]
+    detail: str
+    received: str
+    curl: str
+
+    def text(self) -> str:
+        """The finding as the report shows it."""
+        lines = [f"{self.operation}: {', '.join(self.checks)}"]
+        lines += [f"  {line}" for line in (self.detail, self.received) if line]
+        if self.curl:
+            lines.append(f"  reproduce: {self.curl}")
+        return "\n".join(lines)
+
+
+_OPERATION = re.compile(r"^_{3,} (.+?) _{3,}$", re.MULTILINE)
+_CASE = re.compile(r"^\d+\. Test Case ID: \S+$", re.MULTILINE)
+_FILTERED = re.compile(r"'([A-Za-z0-9-]+): \[Filtered\]'")
+
+
+def parse_findings(output: str) -> list[Finding]:
+    """Every failing case of a schemathesis run's text output, one finding each.
+
+    The curl line it prints hides the key as ``[Filtered]``; the finding's curl takes it
+    from ``$CRAFTKIT_API_KEY`` instead, so it runs as printed.
+    """
+    section = output.split("= FAILURES =", 1)[-1].split("= WARNINGS =", 1)[0]
+    section = section.split("= SUMMARY =", 1)[0]
+    findings = []
+    parts = _OPERATION.split(section)
+    for operation, body in zip(parts[1::2], parts[2::2], strict=True):
+        for case in _CASE.split(body)[1:]:
+            lines = [line.strip() for line in case.splitlines()]
+            checks = tuple(line[2:] for line in lines if line.startswith("- "))
+            first_check = next((i for i, line in enumerate(lines) if line.startswith("- ")), 0)
+            detail = next((line for line in lines[first_check + 1 :] if line), "")
+            received = next((line for line in lines if re.match(r"^\[\d{3}\]", line)), "")
+            curl = next((line for line in lines if line.startswith("curl ")), "")
+            curl = curl.replace(
+                "'Authorization: [Filtered]'", '"Authorization: Bearer $CRAFTKIT_API_KEY"'
+            )
+            # Other headers schemathesis hides (an Idempotency-Key) get a value of the same form.
+            curl = _FILTERED.sub(r"'\1: replay-\1'", curl)
+            findings.append(
+                Finding(operation, checks or ("(no check named)",), detail, received, curl)
+            )
+    return findings
 
 
 @rule(

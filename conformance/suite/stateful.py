@@ -83,12 +83,15 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
     target = ctx.target
     can_cross = target.other_key is not None
     mock = target.is_mock
+    sequences = ctx.sequences
 
     class SharesMachine(RuleBasedStateMachine):
         shares = Bundle("shares")
 
         def __init__(self) -> None:
             super().__init__()
+            self.steps: list[str] = []
+            sequences.append(self.steps)
             ctx.client.transcript.clear()
             self.now = self._clock() if mock else datetime.now(UTC)
             self.model: dict[str, ModelShare] = {}
@@ -133,6 +136,11 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
                 for row in rows
             ]
 
+        def _log(self, name: str, **arguments: Any) -> None:
+            """Note a step as it runs: a failure shows the sequence that led to it."""
+            given = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
+            self.steps.append(f"{len(self.steps) + 1}. {name}({given})")
+
         def _remember(self, share: ModelShare) -> ModelShare:
             self.model[share.id] = share
             target.remember_share(share.render, share.id, share.key)
@@ -148,6 +156,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
         def create(
             self, which: int, channel: str, message: str | None, expiry: str | None
         ) -> ModelShare:
+            self._log("create", which=which, channel=channel, message=message, expiry=expiry)
             render, key = self.renders[which % len(self.renders)]
             body: dict[str, Any] = {"channel": channel}
             if channel == "email":
@@ -191,6 +200,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: not self.email_off)
         @step(target=shares, message=st.none() | st.just("Here is your copy."))
         def email(self, message: str | None) -> Any:
+            self._log("email", message=message)
             render, key = self.renders[0]
             body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT, "recipientName": "Conformance"}
             if message is not None:
@@ -219,6 +229,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
 
         @step(share=shares)
         def revoke(self, share: ModelShare) -> None:
+            self._log("revoke", share=share.id)
             exchange = ctx.revoke(share.render, share.id, key=share.key)
             if share.revoked:
                 expect_error(exchange, 404, "not_found", "revoking a share a second time")
@@ -228,11 +239,13 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
 
         @step(share=consumes(shares))
         def revoke_and_forget(self, share: ModelShare) -> None:
+            self._log("revoke_and_forget", share=share.id)
             self.revoke(share)
 
         @precondition(lambda self: can_cross)
         @step(share=shares)
         def revoke_across_projects(self, share: ModelShare) -> None:
+            self._log("revoke_across_projects", share=share.id)
             other_render, other_key = next((r, k) for r, k in self.renders if k != share.key)
             for render in (share.render, other_render):
                 exchange = ctx.revoke(render, share.id, key=other_key)
@@ -240,6 +253,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
 
         @step(share=shares)
         def view(self, share: ModelShare) -> None:
+            self._log("view", share=share.id)
             exchange = ctx.open_link(share.url)
             active = not share.revoked and (share.expires_at is None or self.now < share.expires_at)
             if not active:
@@ -258,6 +272,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: mock)
         @step(seconds=st.sampled_from([61, 301, 3601]))
         def advance_clock(self, seconds: int) -> None:
+            self._log("advance_clock", seconds=seconds)
             target.advance_clock(seconds)
             self.now += timedelta(seconds=seconds)
 
@@ -331,6 +346,7 @@ def build_machine(ctx: Context) -> type[RuleBasedStateMachine]:
     needs=("key", "render", "write"),
 )
 def state_model(ctx: Context) -> None:
+    ctx.sequences.clear()
     machine = build_machine(ctx)
     notes = io.StringIO()
     seeded = hypothesis_seed(ctx.seed)(type("SeededSharesMachine", (machine,), {}))
@@ -343,5 +359,11 @@ def state_model(ctx: Context) -> None:
             if ctx.profile.shrink
             else "Failing sequence (not shrunk in this profile)"
         )
-        failure.evidence = f"{found}:\n" + notes.getvalue().strip()
+        # The last machine hypothesis ran is the sequence it reports (shrunk, or as found).
+        steps = ctx.sequences[-1] if ctx.sequences else []
+        sequence = "\n".join(steps) or "(the model's first check failed, before any step)"
+        extra = notes.getvalue().strip()
+        failure.evidence = f"{found}:\n{sequence}" + (f"\n\n{extra}" if extra else "")
         raise
+    finally:
+        ctx.sequences.clear()
