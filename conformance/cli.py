@@ -94,8 +94,10 @@ def _run_rules(session: ConformanceSession, rules: list[Rule], console: Console)
 def rules() -> None:
     """List every rule: id, statement, source, and what it needs."""
     table = Table(title="Conformance rules")
-    for column in ("id", "statement", "source", "needs"):
-        table.add_column(column)
+    widest = max(len(rule.id) for rule in all_rules())
+    table.add_column("id", no_wrap=True, min_width=widest)  # whole, however narrow the log
+    for column in ("statement", "source", "needs"):
+        table.add_column(column, overflow="fold")
     for rule in all_rules():
         needs = ", ".join(sorted(rule.needs)) or "-"
         if rule.lenient_on_live:

@@ -317,3 +317,10 @@ def test_rule_ids_stay_whole_in_a_narrow_ci_log() -> None:
     assert result.returncode == 0, result.stdout
     assert "SHARE-REVOKE-CONCURRENT" in result.stdout
     assert "LINK-NOT-FOUND-UNIFORM" in result.stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "conformance", "rules"],
+        capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "80"},
+    )  # fmt: skip
+    for rule in all_rules():
+        assert rule.id in listing.stdout, rule.id
