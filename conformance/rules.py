@@ -10,6 +10,7 @@ API_NOTES Part B are ``lenient_on_live``: a live deployment that differs is repo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,6 +42,18 @@ class Rule:
     needs: frozenset[str]
     run: RuleFunction
     lenient_on_live: bool = False
+
+    @property
+    def decisions(self) -> list[str]:
+        """The Part B decisions the rule rests on (``notes B.12``), as its source names them."""
+        return re.findall(r"notes B\.\d+", self.source)
+
+    def deviation(self) -> str:
+        """Why a deployment that breaks this rule is reported, not failed."""
+        basis = ", ".join(self.decisions) or "an assumption of this suite"
+        return (
+            f"differs from {basis}, which a deployment may decide otherwise: reported, not failed"
+        )
 
     def missing(self, capabilities: frozenset[str]) -> list[str]:
         """What the run lacks for this rule, explained."""

@@ -148,7 +148,7 @@ class ConformanceSession:
             }
             culprit = failure.exchange
             if lenient:
-                details["reason"] = "differs from a Part B decision: reported, not failed"
+                details["reason"] = rule.deviation()
         except Exception as exc:  # a crash in a rule is reported as its result
             outcome = "error"
             details = {

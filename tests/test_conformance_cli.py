@@ -300,6 +300,8 @@ def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
     assert result.returncode == 0, result.stdout[-6000:]
     rules = {rule["id"]: rule for rule in json.loads(report.read_text())["rules"]}
     assert rules["ROUTING-ERRORS"]["outcome"] == "deviated"
+    assert "notes B.10" in rules["ROUTING-ERRORS"]["reason"]
+    assert "notes B.8" in rules["SHARE-EXPIRY-OFFSET"]["reason"]
     assert rules["SHARE-EXPIRY-OFFSET"]["outcome"] == "deviated"
     assert rules["SPEC-FUZZ"]["outcome"] == "passed"
     assert rules["STATE-MODEL"]["outcome"] == "passed"

@@ -159,7 +159,7 @@ def send_failed(ctx: Context) -> None:
 @rule(
     "EMAIL-CONTENT",
     "The sent mail goes to `to`, greets recipientName, and carries the message and the shareUrl in text and HTML.",
-    source="seed 000 (recipientName used in the greeting; message in the body); issue #3",
+    source="seed 000 (recipientName used in the greeting; message in the body)",
     needs=("mock",),
 )
 def content(ctx: Context) -> None:

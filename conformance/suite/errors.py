@@ -40,7 +40,7 @@ def unknown_render(ctx: Context) -> None:
 @rule(
     "MALFORMED-ID-404",
     "An id that is not a UUID is 404 not_found, never a 5xx.",
-    source="openapi.yaml (RenderId); issue #3",
+    source="assumption (an id that cannot exist is an unknown resource: openapi.yaml RenderId)",
     lenient_on_live=True,
 )
 def malformed_id(ctx: Context) -> None:
@@ -78,7 +78,7 @@ def payload_too_large(ctx: Context) -> None:
 @rule(
     "ROUTING-ERRORS",
     "An unknown path is 404 and a wrong method 405 with Allow, both in the error envelope.",
-    source="openapi.yaml (info: errors any call can meet)",
+    source="notes B.10 (405 with Allow for a known path, 404 for an unknown one)",
     lenient_on_live=True,
 )
 def routing_errors(ctx: Context) -> None:
