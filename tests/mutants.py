@@ -246,9 +246,28 @@ def report(verdicts: list[Verdict], seconds: float) -> str:
     for kind, count in sorted(kinds.items()):
         lines.append(f"| {kind} | {count} | {sum(1 for v in killed if v.kind == kind)} |")
     survivors = [v for v in verdicts if not v.killed_by]
-    lines += ["", f"## Survivors ({len(survivors)})", ""]
-    lines += [f"- `{v.mutant_id}`" for v in survivors] or ["None."]
+    unexplained = [v for v in survivors if v.mutant_id not in UNOBSERVABLE]
+    explained = [v for v in survivors if v.mutant_id in UNOBSERVABLE]
+    lines += ["", f"## Unexplained survivors ({len(unexplained)})", ""]
+    lines += [f"- `{v.mutant_id}`" for v in unexplained] or ["None."]
+    lines += ["", f"## Survivors that cannot be observed ({len(explained)})", ""]
+    lines += [f"- `{v.mutant_id}`: {UNOBSERVABLE[v.mutant_id]}" for v in explained] or ["None."]
     return "\n".join(lines) + "\n"
+
+
+UNOBSERVABLE: dict[str, str] = {
+    "renderTemplate.503.drop-header.Retry-After": "Retry-After on 503 is optional "
+    "(RetryAfterOptional: sent when the server can tell); without it the answer conforms",
+    "emailRender.503.drop-header.Retry-After": "Retry-After on 503 is optional; without it "
+    "the answer conforms",
+    "getRender.200.drift.completedAt": "only GET returns completedAt: a millisecond later "
+    "everywhere is a render that completed a millisecond later",
+    "emailRender.201.drift.sentAt": "only the email answer returns sentAt: nothing else "
+    "fixes the instant the send happened",
+    "getRenderEngagement.200.drift.recent[].createdAt": "only engagement returns event "
+    "times, and the spec ties them to no other timestamp",
+}
+"""Mutants that change nothing the public API lets anyone observe, and why."""
 
 
 SAMPLE = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mutants import SAMPLE, generate, judge, report
+from tests.mutants import SAMPLE, UNOBSERVABLE, generate, judge, report
 
 MUTANTS = {mutant.id: mutant for mutant in generate()}
 
@@ -15,6 +15,7 @@ def test_the_generator_makes_at_least_150_mutants_of_every_kind() -> None:
     assert {"drop-field", "alter-field", "reorder", "swap-code", "swap-status"} <= kinds
     assert {"drop-header", "drift-time", "hand-written"} <= kinds
     assert set(SAMPLE) <= set(MUTANTS)
+    assert set(UNOBSERVABLE) <= set(MUTANTS)  # every explanation names a real mutant
 
 
 @pytest.mark.parametrize("mutant_id", SAMPLE)

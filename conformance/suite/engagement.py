@@ -24,6 +24,11 @@ def counts(ctx: Context) -> None:
     if first.status == 404:
         skip("the deployment has no engagement surface (events answer 404 for an existing render)")
     recorded = expect_status(first, 200, "recording an event")
+    if ctx.target.is_mock:
+        ctx.target.advance_clock(1)  # distinct instants, so the order of recent shows
+    expect_status(
+        ctx.call("POST", f"{path}/events", json={"eventType": "downloaded"}), 200, "a second event"
+    )
     again = expect_status(
         ctx.call("POST", f"{path}/events", json={"eventType": "printed"}), 200, "repeating it"
     )
@@ -60,6 +65,19 @@ def counts(ctx: Context) -> None:
     )
     times = [event["createdAt"] for event in body["recent"]]
     expect(len(times) <= RECENT, f"{len(times)} recent events", f"at most {RECENT}", exchange)
+    expect(
+        len(times) == min(body["total"], RECENT),
+        f"{len(times)} recent events for a total of {body['total']}",
+        f"min(total, {RECENT})",
+        exchange,
+    )
+    clicks = sum(row["clickCount"] for row in ctx.list_shares(render_id))
+    expect(
+        body["linkOpens"] == clicks,
+        f"linkOpens is {body['linkOpens']} while the render's links were opened {clicks} times",
+        "the sum of the shares' clickCount",
+        exchange,
+    )
     expect(
         times == sorted(times, reverse=True),
         "recent events are not newest first",

@@ -51,8 +51,8 @@ def submit(ctx: Context) -> None:
 
 @rule(
     "RENDER-IDEMPOTENT",
-    "Replaying an Idempotency-Key in the same project answers 200 with the same render.",
-    source="notes A (idempotency)",
+    "Replaying an Idempotency-Key in the same project answers 200 with the same render (same id, createdAt, pollUrl, as GET shows it), and both answers echo the key.",
+    source="notes A (idempotency); openapi.yaml (Idempotency-Key echoed)",
     needs=("key", "template", "write"),
 )
 def idempotent(ctx: Context) -> None:
@@ -68,6 +68,30 @@ def idempotent(ctx: Context) -> None:
         f"id {created['id']}",
         again,
     )
+    for exchange in (first, again):
+        echoed = exchange.response_headers.get("idempotency-key")
+        expect(
+            echoed == headers["Idempotency-Key"],
+            f"the answer echoes Idempotency-Key {echoed!r}",
+            repr(headers["Idempotency-Key"]),
+            exchange,
+        )
+    if replay["status"] != "failed":
+        expect(
+            replay["errorMessage"] is None,
+            f"the replay of a {replay['status']} render has errorMessage {replay['errorMessage']!r}",
+            "null",
+            again,
+        )
+    fetched = expect_status(ctx.call("GET", f"/v1/renders/{created['id']}"), 200, "reading it")
+    for name in ("createdAt", "pollUrl"):
+        for answer, what in ((replay, "the replay"), (fetched, "GET")):
+            expect(
+                answer[name] == created[name],
+                f"{name} is {created[name]!r} on submission but {answer[name]!r} in {what}",
+                f"the same {name}",
+                ctx.client.transcript.exchanges[-1],
+            )
 
 
 @rule(
@@ -93,6 +117,19 @@ def lifecycle(ctx: Context) -> None:
             exchange,
         )
         seen.append(render["status"])
+        expect(
+            render["pollUrl"] == body["pollUrl"] and render["createdAt"] == body["createdAt"],
+            "pollUrl or createdAt differ between the submission and GET",
+            f"pollUrl {body['pollUrl']}, createdAt {body['createdAt']}",
+            exchange,
+        )
+        if render["status"] != "failed":
+            expect(
+                render["errorMessage"] is None,
+                f"a {render['status']} render has errorMessage {render['errorMessage']!r}",
+                "null",
+                exchange,
+            )
         if seen[-1] in TERMINAL or time.monotonic() >= deadline:
             break
         if ctx.target.is_mock:
