@@ -119,6 +119,38 @@ def test_every_source_is_a_seed_page_a_note_or_an_assumption(raw_spec: dict[str,
             assert int(match.group(1)) in decisions, source
 
 
+CONSTRAINTS = frozenset(
+    ("maxLength", "minLength", "pattern", "format", "enum", "const")
+) | frozenset(("minimum", "maximum", "maxItems", "minItems"))
+
+
+def _unsourced(node: object, where: str = "") -> Iterator[str]:
+    """Every constraint or response of the spec without an ``x-source`` of its own."""
+    if isinstance(node, dict):
+        if CONSTRAINTS & set(node) and "x-source" not in node:
+            yield f"{where} ({', '.join(sorted(CONSTRAINTS & set(node)))})"
+        for key, value in node.items():
+            if key in ("examples", "example", "x-codeSamples"):
+                continue
+            if key == "responses" and isinstance(value, dict):
+                for status, response in value.items():
+                    if "$ref" not in response and "x-source" not in response:
+                        yield f"{where}/responses/{status}"
+            yield from _unsourced(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _unsourced(item, f"{where}/{index}")
+
+
+def test_every_constraint_and_status_names_its_source(raw_spec: dict[str, Any]) -> None:
+    """A limit, format, pattern, enum or status says where it comes from.
+
+    So a deployment that departs from a decision or an assumption can be told from one that
+    breaks a fact.
+    """
+    assert list(_unsourced(raw_spec)) == []
+
+
 @pytest.mark.parametrize("name", ["openapi.yaml", "mock-control.yaml"])
 def test_no_prose_carries_internal_provenance(name: str) -> None:
     spec = craftkit_spec.load_raw(craftkit_spec.spec_path(name))
