@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 from starlette.types import ASGIApp
 
 from conformance.config import PROFILES, RunConfig
 from conformance.runner import ConformanceSession, RunResult, select_rules
+from conformance.suite.spec import portable_spec, sourced_spec
 from mock_server import Settings, create_app
 from mock_server.testing import serve
 from tests.variants import VARIANTS, Variant
@@ -76,3 +80,18 @@ def test_a_state_model_failure_shows_its_step_sequence() -> None:
     lines = steps.split("\n\n")[0].splitlines()
     assert lines[0].startswith("1. ")
     assert any("email(" in line or "channel='email'" in line for line in lines), lines
+
+
+def test_a_deployment_is_tested_on_the_portable_and_the_sourced_views_of_the_spec(
+    tmp_path: Path,
+) -> None:
+    portable = yaml.safe_load(portable_spec(tmp_path).read_text())
+    stamp = portable["components"]["schemas"]["InputTimestamp"]["pattern"]
+    assert stamp.endswith("Z$")  # offsets (notes B.8) left out of positive tests
+    address = portable["components"]["schemas"]["EmailRenderRequest"]["properties"]["to"]
+    assert address["pattern"] == address["x-portable-pattern"]
+    sourced = yaml.safe_load(sourced_spec(tmp_path).read_text())
+    slug = sourced["components"]["parameters"]["TemplateSlug"]["schema"]
+    assert "minLength" not in slug  # an assumption of ours alone: not probed negatively
+    job = sourced["components"]["schemas"]["RenderRequest"]["properties"]["jobId"]
+    assert job["maxLength"] == 200  # stated by notes A: probed
