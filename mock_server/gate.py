@@ -81,13 +81,18 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._windows: dict[str, collections.deque[datetime]] = {}
+        self._swept: datetime | None = None
 
     def admit(self, client: str, limit: int | None, now: datetime) -> int | None:
         """Count one request; the seconds to wait when the client is over ``limit``."""
         if limit is None:
             return None
-        if len(self._windows) >= _SWEEP_AT:
+        # Sweep at most once a minute: many active clients must not make every request a scan.
+        if len(self._windows) >= _SWEEP_AT and (
+            self._swept is None or now - self._swept >= _WINDOW
+        ):
             self._sweep(now)
+            self._swept = now
         window = self._windows.setdefault(client, collections.deque())
         while window and now - window[0] >= _WINDOW:
             window.popleft()

@@ -137,3 +137,22 @@ def test_rate_limit_windows_of_quiet_clients_are_swept(monkeypatch: pytest.Monke
         assert limiter.admit(f"ip:10.0.0.{n}", 5, start) is None
     assert limiter.admit("ip:10.0.0.9", 5, start + timedelta(seconds=61)) is None
     assert list(limiter._windows) == ["ip:10.0.0.9"]
+
+
+def test_the_sweep_runs_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gate, "_SWEEP_AT", 2)
+    limiter = gate.RateLimiter()
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    sweeps: list[datetime] = []
+    original = limiter._sweep
+
+    def counted(now: datetime) -> None:
+        sweeps.append(now)
+        original(now)
+
+    monkeypatch.setattr(limiter, "_sweep", counted)
+    for n in range(50):  # fifty clients within one second, all active
+        limiter.admit(f"ip:10.0.1.{n}", 5, start + timedelta(milliseconds=n))
+    assert len(sweeps) == 1
+    limiter.admit("ip:10.0.2.1", 5, start + timedelta(seconds=61))
+    assert len(sweeps) == 2
