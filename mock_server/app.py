@@ -18,11 +18,12 @@ from starlette.responses import Response
 
 import craftkit_spec
 from mock_server import errors
-from mock_server.clock import MockClock
 from mock_server.control import control_routes
 from mock_server.delivery import EmailDispatcher
-from mock_server.gate import RateLimiter, RequestGate, RequestJournal
+from mock_server.engine import Engine, Limits, StoreUnavailable
+from mock_server.gate import RequestGate, store_unreachable
 from mock_server.ids import ShareTokenMinter
+from mock_server.memory_engine import MemoryEngine
 from mock_server.routes import api_routes
 from mock_server.seed import Seed, default_seed_path, load_seed
 from mock_server.settings import Settings
@@ -55,6 +56,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(error)
 
 
+async def _store_down(request: Request, exc: Exception) -> Response:
+    """The store cannot be reached: the envelope, naming the store, within its timeout."""
+    assert isinstance(exc, StoreUnavailable)
+    return _error_response(store_unreachable(request.app.state.store, exc))
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine the settings name: in memory (the default), or Redis."""
+    limits = Limits(
+        recent_events=craftkit_spec.fact("Engagement", "recent", "maxItems"),
+        idempotency_keys=settings.idempotency_keys,
+        dedup_keys=settings.dedup_keys,
+        outbox=settings.outbox_size,
+        journal=settings.journal_size,
+        idle_seconds=settings.sandbox_idle_seconds,
+    )
+    if settings.store_url is None:
+        return MemoryEngine(limits)
+    from mock_server.redis_engine import RedisEngine  # redis-py is imported only when used
+
+    return RedisEngine(settings.store_url, settings.store_prefix, limits)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     """Anything else: the envelope with 500, never a stack trace."""
     return _error_response(errors.Internal())
@@ -63,8 +87,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     settings: Settings | None = None,
     seed: Seed | None = None,
-    *,
-    clock: MockClock | None = None,
 ) -> Starlette:
     """Build a mock: its own store, clock, validators and email dispatcher.
 
@@ -72,15 +94,14 @@ def create_app(
     """
     settings = settings or Settings.from_env(os.environ)
     seed = seed or load_seed(default_seed_path())
+    engine = make_engine(settings)
     store = Store(
         settings=settings,
         seed=seed,
-        clock=clock or MockClock(),
+        engine=engine,
         minter=ShareTokenMinter(settings.token_secret),
     )
     dispatcher = EmailDispatcher(settings)
-    journal = RequestJournal(settings.journal_size)
-    limiter = RateLimiter()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,12 +109,14 @@ def create_app(
             yield
         finally:
             await dispatcher.aclose()
+            await engine.aclose()
 
     app = Starlette(
         routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(RequestGate, store=store, journal=journal, limiter=limiter)],
+        middleware=[Middleware(RequestGate, store=store)],
         exception_handlers={
             errors.ApiError: _api_error,
+            StoreUnavailable: _store_down,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
@@ -101,8 +124,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.journal = journal
-    app.state.limiter = limiter
     app.state.validator = RequestValidator(craftkit_spec.load_resolved())
     app.state.control_validator = RequestValidator(
         craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))

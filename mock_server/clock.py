@@ -2,15 +2,17 @@
 
 Every rule that depends on time (render progress, expiry, view de-duplication, rate-limit
 windows) reads a clock, so tests advance it through the control API instead of sleeping.
-There is one shared clock and one ``SandboxClock`` per project: a project follows the
-shared clock until a test moves its own, and from then on nothing but that test moves it,
-so parallel test runs in their own projects never see each other's time.
+A clock is a small value, ``ClockState``, kept by the store's engine, so every mock process
+on one Redis reads the same time. There is one shared clock and, per project, an optional
+clock of its own: a project follows the shared clock until a test moves its clock, and from
+then on nothing but that project's calls move it, so parallel test runs in their own
+projects never see each other's time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,7 +25,8 @@ class ClockRangeError(ValueError):
     """A change would move the clock outside ``EARLIEST`` … ``LATEST``; nothing was changed."""
 
 
-def _utc_now() -> datetime:
+def real_now() -> datetime:
+    """The real time, UTC: what an unmoved clock shows."""
     return datetime.fromtimestamp(time.time(), UTC)
 
 
@@ -35,108 +38,59 @@ def _in_range(instant: datetime) -> datetime:
     return instant
 
 
-class MockClock:
-    """A settable clock. ``now()`` is always timezone-aware UTC, truncated to milliseconds."""
+def _millis(instant: datetime) -> datetime:
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
 
-    def __init__(self, source: Callable[[], datetime] = _utc_now) -> None:
-        self._source = source
-        self._offset = timedelta(0)
-        self._frozen_at: datetime | None = None
 
-    def now(self) -> datetime:
-        """The current mock time."""
-        instant = self._frozen_at if self._frozen_at is not None else self._source() + self._offset
-        return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+@dataclass(frozen=True, slots=True)
+class ClockState:
+    """A clock as data: an offset from real time, or the instant it is frozen at.
+
+    Changes return a new state (checked against the clock's range first), so an engine can
+    apply one atomically and a refused change leaves the stored clock as it was.
+    """
+
+    offset_ms: int = 0
+    frozen_at_ms: int | None = None
+
+    def now(self, real: datetime) -> datetime:
+        """The clock's time when the real time is ``real``: UTC, in whole milliseconds."""
+        if self.frozen_at_ms is not None:
+            return EARLIEST + timedelta(milliseconds=self.frozen_at_ms)
+        return _millis(real + timedelta(milliseconds=self.offset_ms))
 
     @property
     def frozen(self) -> bool:
         """Whether time stands still until moved by hand."""
-        return self._frozen_at is not None
+        return self.frozen_at_ms is not None
 
-    def advance(self, seconds: float) -> datetime:
-        """Move the clock forward (or back, with a negative number)."""
+    def advanced(self, seconds: float, real: datetime) -> ClockState:
+        """Moved forward (or back, with a negative number)."""
         try:
-            target = self.now() + timedelta(seconds=seconds)
+            target = self.now(real) + timedelta(seconds=seconds)
         except OverflowError:
             raise ClockRangeError("the clock cannot move that far") from None
-        return self.set(target)
+        return self.set_to(target, real)
 
-    def set(self, instant: datetime) -> datetime:
-        """Jump to an instant; time goes on from there unless the clock is frozen."""
-        _in_range(instant)
-        if self._frozen_at is not None:
-            self._frozen_at = instant
-        else:
-            self._offset = instant - self._source()
-        return self.now()
+    def set_to(self, instant: datetime, real: datetime) -> ClockState:
+        """Jumped to an instant; time goes on from there unless the clock is frozen."""
+        target = _millis(_in_range(instant))
+        if self.frozen:
+            return ClockState(self.offset_ms, _ms_since_epoch(target))
+        return ClockState(_ms_between(_millis(real), target), None)
 
-    def freeze(self, frozen: bool) -> datetime:
-        """Stop time at the current instant, or let it run on from there."""
-        current = self.now()
+    def frozen_as(self, frozen: bool, real: datetime) -> ClockState:
+        """Time stopped at the current instant, or running on from there."""
+        current = self.now(real)
         if frozen:
-            self._frozen_at = current
-        elif self._frozen_at is not None:
-            self._frozen_at = None
-            self._offset = current - self._source()
-        return current
-
-    def reset(self) -> None:
-        """Back to real time."""
-        self._offset = timedelta(0)
-        self._frozen_at = None
-
-    def copy(self) -> MockClock:
-        """An independent clock showing the same time, running or frozen alike."""
-        twin = MockClock(self._source)
-        twin._offset, twin._frozen_at = self._offset, self._frozen_at
-        return twin
+            return ClockState(self.offset_ms, _ms_since_epoch(current))
+        return ClockState(_ms_between(_millis(real), current), None)
 
 
-class SandboxClock:
-    """A project's clock: the shared clock until the project moves its own.
+def _ms_since_epoch(instant: datetime) -> int:
+    return _ms_between(EARLIEST, instant)
 
-    The first change made through the project (advance, set, freeze) copies the shared
-    clock's current state and applies the change to the copy; later changes of the shared
-    clock no longer reach the project. ``reset`` makes it follow the shared clock again.
-    """
 
-    def __init__(self, shared: MockClock) -> None:
-        self._shared = shared
-        self._own: MockClock | None = None
-
-    def now(self) -> datetime:
-        """The project's current time."""
-        return (self._own or self._shared).now()
-
-    @property
-    def frozen(self) -> bool:
-        """Whether the project's time stands still."""
-        return (self._own or self._shared).frozen
-
-    @property
-    def detached(self) -> bool:
-        """Whether the project has a time of its own."""
-        return self._own is not None
-
-    def _change(self, change: Callable[[MockClock], datetime]) -> datetime:
-        """Apply a change to a copy and keep it only if it succeeded."""
-        candidate = (self._own or self._shared).copy()
-        instant = change(candidate)
-        self._own = candidate
-        return instant
-
-    def advance(self, seconds: float) -> datetime:
-        """Move the project's clock forward (or back)."""
-        return self._change(lambda clock: clock.advance(seconds))
-
-    def set(self, instant: datetime) -> datetime:
-        """Jump the project's clock to an instant."""
-        return self._change(lambda clock: clock.set(instant))
-
-    def freeze(self, frozen: bool) -> datetime:
-        """Stop or restart the project's time."""
-        return self._change(lambda clock: clock.freeze(frozen))
-
-    def reset(self) -> None:
-        """Follow the shared clock again."""
-        self._own = None
+def _ms_between(start: datetime, end: datetime) -> int:
+    delta = end - start
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

@@ -9,6 +9,7 @@ against mock-control.yaml's schemas with the same compiled validators as the pub
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server import domain, errors, present
-from mock_server.clock import ClockRangeError, MockClock, SandboxClock
+from mock_server.clock import ClockRangeError, ClockState, real_now
+from mock_server.engine import OutboxEntry
 from mock_server.faults import Faults
-from mock_server.gate import RateLimiter, RequestJournal, project_client
-from mock_server.store import OutboxEntry, Project
+from mock_server.store import Sandbox
 from mock_server.wire import JSONResponse, origin, read_json, store_of
 
 _FAULT_FIELDS = {
@@ -38,45 +39,28 @@ async def _control_json(
     return await read_json(request, operation_id, validator="control_validator", optional=optional)
 
 
-def _journal(request: Request) -> RequestJournal:
-    journal: RequestJournal = request.app.state.journal
-    return journal
-
-
-def _limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-def _sandbox(request: Request) -> Project | None:
+async def _sandbox(request: Request) -> Sandbox | None:
     """The project a ``/_mock/projects/{projectId}/…`` path names (404 if none); else None."""
     project_id = request.path_params.get("projectId")
-    return None if project_id is None else store_of(request).project(project_id)
+    return None if project_id is None else await store_of(request).sandbox(project_id)
 
 
 async def reset(request: Request) -> Response:
     """``POST /_mock/reset``: everything back to the seed, real time, default faults."""
-    store = store_of(request)
-    store.reset()
-    store.clock.reset()
-    _journal(request).clear()
-    _limiter(request).clear()
+    await store_of(request).reset()
     return Response(status_code=204)
 
 
 async def reset_project(request: Request) -> Response:
     """``POST /_mock/projects/{projectId}/reset``: one sandbox back to its start."""
-    project_id = request.path_params["projectId"]
-    store_of(request).reset_project(project_id)
-    _journal(request).forget(project_id)
-    _limiter(request).forget(project_client(project_id))
+    await store_of(request).reset_project(request.path_params["projectId"])
     return Response(status_code=204)
 
 
 async def create_project(request: Request) -> Response:
     """``POST /_mock/projects``."""
     body = await _control_json(request, "mockCreateProject", optional=True)
-    project, api_key = store_of(request).create_project(body.get("name"))
+    project, api_key = await store_of(request).create_project(body.get("name"))
     return JSONResponse(
         {"projectId": project.id, "name": project.name, "apiKey": api_key}, status_code=201
     )
@@ -84,24 +68,21 @@ async def create_project(request: Request) -> Response:
 
 async def delete_project(request: Request) -> Response:
     """``DELETE /_mock/projects/{projectId}``."""
-    project_id = request.path_params["projectId"]
-    store_of(request).delete_project(project_id)
-    _journal(request).forget(project_id)
-    _limiter(request).forget(project_client(project_id))
+    await store_of(request).delete_project(request.path_params["projectId"])
     return Response(status_code=204)
 
 
 async def create_render(request: Request) -> Response:
     """``POST /_mock/renders`` (by key) or ``/_mock/projects/{projectId}/renders``."""
     store = store_of(request)
-    project = _sandbox(request)
-    if project is None:
+    box = await _sandbox(request)
+    if box is None:
         body = await _control_json(request, "mockCreateRender")
-        project = store.authenticate(body["apiKey"])
+        box = await store.authenticate(body["apiKey"])
     else:
         body = await _control_json(request, "mockCreateProjectRender", optional=True)
-    render, state = store.control_create_render(
-        project,
+    render, state = await store.control_create_render(
+        box,
         status=body.get("status", "succeeded"),
         slug=body.get("templateSlug", "invoice"),
         data=body.get("data", {}),
@@ -115,30 +96,41 @@ async def set_render_status(request: Request) -> Response:
     """``POST /_mock/renders/{id}/status``."""
     body = await _control_json(request, "mockSetRenderStatus")
     store = store_of(request)
-    render, state = store.force_render_status(request.path_params["id"], body["status"])
+    render, state = await store.force_render_status(request.path_params["id"], body["status"])
     return JSONResponse(present.render_body(render, state, origin(request), store.settings))
+
+
+def _clock_change(body: dict[str, Any]) -> Callable[[ClockState, datetime], ClockState]:
+    """The change a ``mockSetClock`` body asks for, as a function of the clock and real time."""
+    if "advanceSeconds" in body:
+        seconds = float(body["advanceSeconds"])
+        return lambda clock, real: clock.advanced(seconds, real)
+    if "now" in body:
+        instant = datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+        return lambda clock, real: clock.set_to(instant, real)
+    frozen = bool(body["frozen"])
+    return lambda clock, real: clock.frozen_as(frozen, real)
 
 
 async def clock(request: Request) -> Response:
     """``GET``/``POST`` a clock: the shared one, or a project's (which then runs on its own)."""
-    project = _sandbox(request)
+    box = await _sandbox(request)
     store = store_of(request)
-    chosen: MockClock | SandboxClock = store.clock if project is None else store.clock_of(project)
+    project_id = None if box is None else box.project.id
     if request.method == "POST":
         body = await _control_json(request, "mockSetClock")
-        field = next(iter(body))
         try:
-            if field == "advanceSeconds":
-                chosen.advance(float(body["advanceSeconds"]))
-            elif field == "now":
-                chosen.set(datetime.fromisoformat(body["now"].replace("Z", "+00:00")))
-            else:
-                chosen.freeze(bool(body["frozen"]))
+            state = await store.change_clock(project_id, _clock_change(body))
         except ClockRangeError as exc:
+            field = next(iter(body))
             raise errors.InvalidRequest(
                 issues={"formErrors": [], "fieldErrors": {field: [str(exc)]}}
             ) from None
-    return JSONResponse({"now": domain.format_timestamp(chosen.now()), "frozen": chosen.frozen})
+    else:
+        state = (await store.shared()).clock if box is None else box.clock
+    return JSONResponse(
+        {"now": domain.format_timestamp(state.now(real_now())), "frozen": state.frozen}
+    )
 
 
 def _email_body(entry: OutboxEntry) -> dict[str, Any]:
@@ -159,10 +151,10 @@ def _email_body(entry: OutboxEntry) -> dict[str, Any]:
 
 async def emails(request: Request) -> Response:
     """The outbox, oldest first: a project's, or the whole mock's filtered by the query."""
-    project = _sandbox(request)
+    box = await _sandbox(request)
     query = request.query_params
-    kept = store_of(request).emails(
-        project.id if project is not None else query.get("projectId"),
+    kept = await store_of(request).emails(
+        box.project.id if box is not None else query.get("projectId"),
         render_id=query.get("renderId"),
         to=query.get("to"),
     )
@@ -175,35 +167,39 @@ def _faults_body(faults: Faults) -> dict[str, Any]:
 
 async def faults(request: Request) -> Response:
     """``GET``/``PUT`` faults: the shared switches, or a project's own over them."""
-    project = _sandbox(request)
+    box = await _sandbox(request)
     store = store_of(request)
+    project_id = None if box is None else box.project.id
     if request.method == "PUT":
         body = await _control_json(request, "mockSetFaults")
         changes = {
             attribute: body[wire] for wire, attribute in _FAULT_FIELDS.items() if wire in body
         }
-        store.set_faults(changes, project)
+        await store.set_faults(changes, project_id)
         if "rateLimitPerMinute" in body:
-            if project is None:
-                _limiter(request).clear()
-            else:
-                _limiter(request).forget(project_client(project.id))
-    return JSONResponse(_faults_body(store.faults if project is None else store.faults_of(project)))
+            await store.engine.forget_rate(project_id)
+    if project_id is None:
+        return JSONResponse(_faults_body(await store.shared_faults()))
+    return JSONResponse(_faults_body((await store.sandbox(project_id)).faults))
 
 
 async def journal(request: Request) -> Response:
     """The public requests answered, newest first: a project's, or the whole mock's."""
-    project = _sandbox(request)
-    entries = [
+    box = await _sandbox(request)
+    entries = await store_of(request).engine.journal(None if box is None else box.project.id)
+    return JSONResponse(
         {
-            "method": e.method,
-            "path": e.path,
-            "status": e.status,
-            "time": domain.format_timestamp(e.at),
+            "requests": [
+                {
+                    "method": e.method,
+                    "path": e.path,
+                    "status": e.status,
+                    "time": domain.format_timestamp(e.at),
+                }
+                for e in entries
+            ]
         }
-        for e in _journal(request).entries(project.id if project is not None else None)
-    ]
-    return JSONResponse({"requests": entries})
+    )
 
 
 def control_routes() -> list[BaseRoute]:

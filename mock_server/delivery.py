@@ -7,7 +7,7 @@ Resend does for an unverified domain, so the ``502`` path can be exercised witho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from mock_server.email import EmailTransport, OutgoingEmail, ResendTransport
@@ -24,12 +24,12 @@ OUTBOX_SENDER = "Craftkit <no-reply@craftkit.dev>"
 class OutboxTransport:
     """Keeps the mail in a project's outbox, readable through the control API."""
 
-    def __init__(self, keep: Callable[[OutgoingEmail], str]) -> None:
+    def __init__(self, keep: Callable[[OutgoingEmail], Awaitable[str]]) -> None:
         self._keep = keep
 
     async def send(self, email: OutgoingEmail) -> str:
         """Keep the email; its outbox id is the message id."""
-        return self._keep(email)
+        return await self._keep(email)
 
 
 class RejectingTransport:
@@ -65,7 +65,10 @@ class EmailDispatcher:
             self._client = None
 
     def transport_for(
-        self, faults: Faults, project_sender: str | None, outbox: Callable[[OutgoingEmail], str]
+        self,
+        faults: Faults,
+        project_sender: str | None,
+        outbox: Callable[[OutgoingEmail], Awaitable[str]],
     ) -> tuple[str, EmailTransport]:
         """The sender and transport for a project's faults and own sender (``emailFrom``).
 

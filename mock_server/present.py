@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.domain import EngagementEvent, Render, RenderState, Share, format_timestamp
+from mock_server.engine import EngagementView
 from mock_server.settings import Settings
-from mock_server.store import EngagementView
 
 
 def _optional_time(value: Any) -> str | None:

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import craftkit_spec
-from mock_server import domain, email, errors, present
+from mock_server import domain, errors, present
 from mock_server.wire import (
     JSONResponse,
     authenticate,
@@ -55,26 +55,29 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
 
 
 async def health(request: Request) -> Response:
-    """``GET /health``."""
+    """``GET /health``: ``ok`` once the store answers (with Redis, a ping).
+
+    While the store cannot be reached this answers ``500`` naming it, like every request.
+    """
+    await store_of(request).engine.ping()
     return JSONResponse({"status": "ok"})
 
 
 async def render_template(request: Request) -> Response:
     """``POST /v1/templates/{slug}/render``: 202 new, 200 replay of an idempotency key."""
-    project = authenticate(request)
+    box = await authenticate(request)
     body = await read_json(request, "renderTemplate")
     header_key = request.headers.get("idempotency-key")
     options: dict[str, Any] = body.get("options") or {}
     store = store_of(request)
-    render, created = store.submit_render(
-        project,
+    render, state, created = await store.submit_render(
+        box,
         slug=request.path_params["slug"],
         data=body["data"],
         version=options.get("versionNumber"),
         idempotency_key=header_key or body.get("jobId"),
         filename=options.get("filename"),
     )
-    _, state = store.get_render(project, render.id)
     headers = {"Idempotency-Key": header_key} if header_key else None
     content = present.render_submission(render, state, origin(request), store.settings)
     return JSONResponse(content, status_code=202 if created else 200, headers=headers)
@@ -82,9 +85,9 @@ async def render_template(request: Request) -> Response:
 
 async def get_render(request: Request) -> Response:
     """``GET /v1/renders/{id}``."""
-    project = authenticate(request)
+    box = await authenticate(request)
     store = store_of(request)
-    render, state = store.get_render(project, request.path_params["id"])
+    render, state = await store.get_render(box, request.path_params["id"])
     return JSONResponse(present.render_body(render, state, origin(request), store.settings))
 
 
@@ -98,33 +101,33 @@ def _pdf_response(render_id: str, pdf: bytes) -> Response:
 
 async def download_render(request: Request) -> Response:
     """``GET /v1/renders/{id}/download``: the whole PDF, or a clean error."""
-    project = authenticate(request)
-    render, pdf = store_of(request).download(project, request.path_params["id"])
+    box = await authenticate(request)
+    render, pdf = await store_of(request).download(box, request.path_params["id"])
     return _pdf_response(render.id, pdf)
 
 
 async def create_share(request: Request) -> Response:
     """``POST /v1/renders/{id}/shares``."""
-    project = authenticate(request)
+    box = await authenticate(request)
     body = await read_json(request, "createShare")
-    share, token = store_of(request).create_share(
-        project,
+    share, token = await store_of(request).create_share(
+        box,
         request.path_params["id"],
         channel=body.get("channel", _DEFAULT_CHANNEL),
         recipient_email=body.get("recipientEmail"),
         message=body.get("message"),
         expires_at=_expiry(body),
     )
-    base = _share_base(request, project.share_domain)
+    base = _share_base(request, box.project.share_domain)
     return JSONResponse(present.created_share(share, token, base), status_code=201)
 
 
 async def list_shares(request: Request) -> Response:
     """``GET /v1/renders/{id}/shares``: newest first, revoked included."""
-    project = authenticate(request)
+    box = await authenticate(request)
     store = store_of(request)
-    rows = store.list_shares(project, request.path_params["id"])
-    base = _share_base(request, project.share_domain)
+    rows = await store.list_shares(box, request.path_params["id"])
+    base = _share_base(request, box.project.share_domain)
     shares = [
         present.listed_share(share, store.share_token(share), clicks, base)
         for share, clicks in rows
@@ -141,9 +144,9 @@ async def shares(request: Request) -> Response:
 
 async def revoke_share(request: Request) -> Response:
     """``DELETE /v1/renders/{id}/shares/{shareId}``: once."""
-    project = authenticate(request)
-    share = store_of(request).revoke_share(
-        project, request.path_params["id"], request.path_params["shareId"]
+    box = await authenticate(request)
+    share = await store_of(request).revoke_share(
+        box, request.path_params["id"], request.path_params["shareId"]
     )
     assert share.revoked_at is not None
     return JSONResponse({"id": share.id, "revokedAt": domain.format_timestamp(share.revoked_at)})
@@ -151,51 +154,35 @@ async def revoke_share(request: Request) -> Response:
 
 async def email_render(request: Request) -> Response:
     """``POST /v1/renders/{id}/email``: write the email share, then send it."""
-    project = authenticate(request)
+    box = await authenticate(request)
     body = await read_json(request, "emailRender")
-    expires_at = _expiry(body)
-    store = store_of(request)
-    render = store.succeeded_render(project, request.path_params["id"])
-    sender, transport = request.app.state.email.transport_for(
-        store.faults_of(project),
-        project.email_from,
-        lambda mail: store.keep_in_outbox(project, mail),
-    )
-    share, token = store.add_email_share(
-        render,
-        to=body["to"],
-        message=body.get("message"),
-        expires_at=expires_at,
-    )
-    url = present.share_url(_share_base(request, project.share_domain), token)
-    outgoing = email.compose(
-        sender=sender,
+    base = _share_base(request, box.project.share_domain)
+    sent = await store_of(request).email_render(
+        box,
+        request.path_params["id"],
         to=body["to"],
         recipient_name=body.get("recipientName"),
         message=body.get("message"),
-        share_url=url,
-        document_name=render.template_name,
-        render_id=render.id,
-        share_id=share.id,
+        expires_at=_expiry(body),
+        link=lambda token: present.share_url(base, token),
+        transport_for=request.app.state.email.transport_for,
     )
-    message_id = await transport.send(outgoing)
-    sent_at = store.record_email_sent(outgoing)
     content = {
-        "id": share.id,
-        "shareToken": token,
-        "shareUrl": url,
-        "emailMessageId": message_id,
-        "sentAt": domain.format_timestamp(sent_at),
+        "id": sent.share.id,
+        "shareToken": sent.token,
+        "shareUrl": sent.share_url,
+        "emailMessageId": sent.message_id,
+        "sentAt": domain.format_timestamp(sent.sent_at),
     }
     return JSONResponse(content, status_code=201)
 
 
 async def record_event(request: Request) -> Response:
     """``POST /v1/renders/{id}/events``: de-duplicated per type and source IP."""
-    project = authenticate(request)
+    box = await authenticate(request)
     body = await read_json(request, "recordRenderEvent")
-    recorded = store_of(request).record_render_event(
-        project,
+    recorded = await store_of(request).record_render_event(
+        box,
         request.path_params["id"],
         body["eventType"],
         client_ip(request),
@@ -206,8 +193,8 @@ async def record_event(request: Request) -> Response:
 
 async def engagement(request: Request) -> Response:
     """``GET /v1/renders/{id}/engagement``."""
-    project = authenticate(request)
-    view = store_of(request).engagement(project, request.path_params["id"])
+    box = await authenticate(request)
+    view = await store_of(request).engagement(box, request.path_params["id"])
     return JSONResponse(present.engagement_body(view))
 
 
@@ -234,9 +221,10 @@ def _counts(request: Request) -> bool:
 async def share_page(request: Request) -> Response:
     """``GET /share/{token}``: the recipient's page; counts a (de-duplicated) view."""
     token = request.path_params["token"]
-    share, render = store_of(request).resolve_share(token)
+    store = store_of(request)
+    box, share, render = await store.resolve_share(token)
     if _counts(request):
-        store_of(request).record_share_event(share, "viewed", client_ip(request))
+        await store.record_share_event(box, share, "viewed", client_ip(request))
     note = f"<p>{html.escape(share.message)}</p>" if share.message else ""
     page = _PAGE.format(
         title=html.escape(render.template_name),
@@ -249,10 +237,10 @@ async def share_page(request: Request) -> Response:
 async def share_download(request: Request) -> Response:
     """``GET /share/{token}/download``: the PDF; counts a (de-duplicated) download."""
     store = store_of(request)
-    share, render = store.resolve_share(request.path_params["token"])
-    pdf = store.pdf(render)
+    box, share, render = await store.resolve_share(request.path_params["token"])
+    pdf = store.pdf(box, render)
     if _counts(request):
-        store.record_share_event(share, "downloaded", client_ip(request))
+        await store.record_share_event(box, share, "downloaded", client_ip(request))
     return _pdf_response(render.id, pdf)
 
 

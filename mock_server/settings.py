@@ -20,6 +20,7 @@ DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
 CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
 """Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
 ONE_MIB = 1024 * 1024
+STORE_SCHEMES = ("redis", "rediss", "unix")
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,11 @@ class Settings:
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
     control_token: str | None = None
+    store_url: str | None = None
+    store_prefix: str = "craftkit"
+    sandbox_idle_seconds: float = 7 * 24 * 3600
+    idempotency_keys: int = 10_000
+    dedup_keys: int = 10_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -108,6 +114,20 @@ class Settings:
         control_token = text("CRAFTKIT_MOCK_CONTROL_TOKEN")
         if control_token is not None and len(control_token) < 16:
             raise SettingsError("CRAFTKIT_MOCK_CONTROL_TOKEN must be at least 16 characters")
+        store_url = text("CRAFTKIT_MOCK_STORE")
+        if store_url == "memory":
+            store_url = None
+        if store_url is not None and urlsplit(store_url).scheme not in STORE_SCHEMES:
+            raise SettingsError(
+                "CRAFTKIT_MOCK_STORE must be memory or a Redis URL "
+                f"(redis://host:port/db, rediss://, unix://), got {store_url!r}"
+            )
+        prefix = text("CRAFTKIT_MOCK_STORE_PREFIX") or cls.store_prefix
+        if not all(c.isalnum() or c in "-_." for c in prefix):
+            raise SettingsError(
+                "CRAFTKIT_MOCK_STORE_PREFIX may hold letters, digits, '-', '_' and '.', "
+                f"got {prefix!r}"
+            )
         email_from = text("EMAIL_FROM")
         if email_from is not None and "@" not in email_from:
             raise SettingsError(f"EMAIL_FROM must contain an address, got {email_from!r}")
@@ -133,4 +153,11 @@ class Settings:
             ),
             max_headers=int(number("CRAFTKIT_MOCK_MAX_HEADERS", cls.max_headers, 10)),
             control_token=control_token,
+            store_url=store_url,
+            store_prefix=prefix,
+            idempotency_keys=int(number("CRAFTKIT_MOCK_IDEMPOTENCY_KEYS", cls.idempotency_keys, 1)),
+            dedup_keys=int(number("CRAFTKIT_MOCK_DEDUP_KEYS", cls.dedup_keys, 1)),
+            sandbox_idle_seconds=number(
+                "CRAFTKIT_MOCK_SANDBOX_IDLE_SECONDS", cls.sandbox_idle_seconds, 1
+            ),
         )

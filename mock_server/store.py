@@ -1,27 +1,26 @@
-"""All of the mock's state, in one object whose methods are named after the operations.
+"""The mock's operations, named after the API's, over an engine that keeps the state.
 
-A project is a sandbox: its renders, shares, engagement, outbox, clock and fault switches
-live in its own ``Sandbox``, so a lookup by id can only ever find the caller's own
-resources, and one project can be reset or deleted without touching any other. Parallel
-test runs, each in a project of its own, share one mock without seeing each other.
+The rules live here once (which render a key opens, when a share resolves, what a revoke
+or an email does); the engine (``mock_server.engine``: in memory, or Redis shared by many
+processes) keeps the data and makes each step atomic. A project is a sandbox: a request
+works on the ``Sandbox`` of its key or share link (the project, its clock and its faults,
+read once per request), and a lookup by id only ever searches that project, so parallel
+test runs in their own projects never see each other.
 
-Methods are synchronous and called from ``async`` endpoints on one event loop, so each call
-is atomic: fifty concurrent revokes of one share see exactly one winner, and concurrent
-views are counted exactly. No record here holds a plain API key or share token: keys and
-tokens are kept as SHA-256 digests, and share tokens are re-derived on demand by the
-``ShareTokenMinter``.
+No record here holds a plain API key or share token: keys and tokens are kept as SHA-256
+digests, and share tokens are re-derived on demand by the ``ShareTokenMinter``.
 """
 
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import craftkit_spec
 from mock_server import domain, errors
-from mock_server.clock import MockClock, SandboxClock
+from mock_server.clock import ClockState, real_now
 from mock_server.domain import (
     EngagementEvent,
     EventType,
@@ -31,7 +30,8 @@ from mock_server.domain import (
     Share,
     Template,
 )
-from mock_server.email import OutgoingEmail, SentEmail
+from mock_server.email import EmailTransport, OutgoingEmail, SentEmail, compose
+from mock_server.engine import EngagementView, Engine, OutboxEntry, Project, SharedState
 from mock_server.faults import FAULT_NAMES, Faults
 from mock_server.ids import ShareTokenMinter, digest, new_api_key, uuid7
 from mock_server.pdf import render_pdf
@@ -39,291 +39,206 @@ from mock_server.seed import Seed, SeedProject
 from mock_server.settings import Settings
 from mock_server.validation import SchemaChecker
 
-RECENT_EVENTS: int = craftkit_spec.fact("Engagement", "recent", "maxItems")
-"""How many recent events engagement shows, as the spec says."""
+PDF_CACHE_SIZE = 64
+"""PDFs kept by each mock process; a render's PDF is drawn again when it has fallen out."""
 
-PDF_CACHE_SIZE = 32
-"""PDFs kept per project; a render's PDF is drawn again when it has fallen out."""
-IDEMPOTENCY_KEYS = 10_000
-"""Idempotency keys remembered per project; the oldest are forgotten first."""
-DEDUP_KEYS = 10_000
-"""(share, event type, address) de-duplication entries per project before old ones go."""
-
-
-@dataclass(frozen=True, slots=True)
-class Project:
-    """A project: its name, its templates, and where its share links point."""
-
-    id: str
-    name: str
-    templates: dict[str, Template]
-    share_domain: str | None = None
-    email_from: str | None = None
-    deleted: bool = False
-
-
-@dataclass
-class _Engagement:
-    counts: collections.Counter[str] = field(default_factory=collections.Counter)
-    link_opens: int = 0
-    recent: collections.deque[EngagementEvent] = field(
-        default_factory=lambda: collections.deque(maxlen=RECENT_EVENTS)
-    )
+TransportChooser = Callable[
+    [Faults, str | None, Callable[[OutgoingEmail], Awaitable[str]]], tuple[str, EmailTransport]
+]
+"""How an email leaves (``EmailDispatcher.transport_for``): from the project's faults and
+sender, with the project's outbox; the sender and the transport."""
 
 
 @dataclass(frozen=True, slots=True)
-class EngagementView:
-    """A render's engagement, as the API shows it."""
-
-    counts: dict[str, int]
-    link_opens: int
-    total: int
-    recent: list[EngagementEvent]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """A kept email and its place in the mock-wide sending order."""
-
-    sequence: int
-    project_id: str
-    sent: SentEmail
-
-
-@dataclass
 class Sandbox:
-    """One project's world: everything a test of that project can drive or inspect."""
+    """One project as one request sees it: the record, its clock and the faults in force."""
 
     project: Project
-    clock: SandboxClock
-    outbox_size: int
-    fault_overrides: dict[str, Any] = field(default_factory=dict)
-    renders: dict[str, Render] = field(default_factory=dict)
-    idempotency: dict[str, str] = field(default_factory=dict)
-    pdfs: collections.OrderedDict[str, bytes] = field(default_factory=collections.OrderedDict)
-    shares: dict[str, Share] = field(default_factory=dict)
-    shares_by_render: dict[str, list[str]] = field(
-        default_factory=lambda: collections.defaultdict(list)
-    )
-    out_of_order: set[str] = field(default_factory=set)
-    click_counts: collections.Counter[str] = field(default_factory=collections.Counter)
-    last_counted: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
-    engagement: dict[str, _Engagement] = field(
-        default_factory=lambda: collections.defaultdict(_Engagement)
-    )
-    outbox: collections.deque[OutboxEntry] = field(init=False)
+    clock: ClockState
+    faults: Faults
+    clock_detached: bool = False
 
-    def __post_init__(self) -> None:
-        self.outbox = collections.deque(maxlen=self.outbox_size)
+    def now(self) -> datetime:
+        """The project's time."""
+        return self.clock.now(real_now())
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSent:
+    """What ``POST /v1/renders/{id}/email`` answers."""
+
+    share: Share
+    token: str
+    share_url: str
+    message_id: str
+    sent_at: datetime
 
 
 class Store:
-    """The mock's state and the operations on it."""
+    """The mock's operations."""
 
     def __init__(
-        self, *, settings: Settings, seed: Seed, clock: MockClock, minter: ShareTokenMinter
+        self, *, settings: Settings, seed: Seed, engine: Engine, minter: ShareTokenMinter
     ) -> None:
         self.settings = settings
-        self.clock = clock
+        self.engine = engine
         self.minter = minter
         self._seed = seed
+        self._seeded = {digest(p.api_key): p for p in seed.projects}
+        self._seeded_ids = {p.id: p for p in seed.projects}
+        self._templates = {
+            t.slug: Template(t.slug, t.name, t.versions, t.published_version, t.input_schema)
+            for t in seed.templates
+        }
         self._manifest_checkers: dict[str, SchemaChecker] = {}
-        self.reset()
+        self._pdfs: collections.OrderedDict[str, bytes] = collections.OrderedDict()
 
-    # ---- lifecycle ----------------------------------------------------------------
+    # ---- lifecycle ------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Forget everything and load the seed again (the shared clock is the caller's)."""
-        self.faults = Faults(email_transport=self.settings.email_transport)
-        self._sandboxes: dict[str, Sandbox] = {}
-        self._keys: dict[str, str] = {}
-        self._tokens: dict[str, tuple[str, str]] = {}
-        self._render_owner: dict[str, str] = {}
-        self._sequence = 0
+    async def reset(self) -> None:
+        """Forget everything and load the seed again; the shared clock runs in real time."""
+        await self.engine.wipe()
         for seeded in self._seed.projects:
-            project = self._add_project(
-                seeded.id, seeded.name, seeded.api_key, seeded.share_domain, seeded.email_from
-            )
-            self._load_seed(self._sandboxes[project.id], seeded)
+            await self._plant(seeded)
 
-    def reset_project(self, project_id: str) -> None:
-        """Forget one project's renders, shares, events, mail, clock and faults.
+    async def reset_project(self, project_id: str) -> None:
+        """Forget one project's renders, shares, events, mail, clock, faults and journal.
 
         Its id and keys stay valid; a seeded project gets its seeded renders back.
         """
-        box = self._clear(self._live(project_id))
-        seeded = next((p for p in self._seed.projects if p.id == project_id), None)
+        await self.sandbox(project_id)
+        await self.engine.clear_project(project_id, delete=False)
+        seeded = self._seeded_ids.get(project_id)
         if seeded is not None:
-            self._load_seed(box, seeded)
+            await self._plant_renders(seeded)
 
-    def _clear(self, box: Sandbox) -> Sandbox:
-        """Replace a project's sandbox with an empty one (same project, clock following)."""
-        for share in box.shares.values():
-            self._tokens.pop(share.token_digest, None)
-        for render_id in box.renders:
-            self._render_owner.pop(render_id, None)
-        box.clock.reset()
-        fresh = Sandbox(box.project, box.clock, box.outbox_size)
-        self._sandboxes[box.project.id] = fresh
-        return fresh
+    async def _plant(self, seeded: SeedProject) -> None:
+        """Add a seeded project (again, after a reset or once it expired) with its renders."""
+        project = Project(seeded.id, seeded.name, seeded.share_domain, seeded.email_from)
+        if await self.engine.add_project(project, digest(seeded.api_key)):
+            await self._plant_renders(seeded)
 
-    def _load_seed(self, box: Sandbox, seeded: SeedProject) -> None:
+    async def _plant_renders(self, seeded: SeedProject) -> None:
         for render in seeded.renders:
-            self._new_render(
-                box,
-                box.project.templates[render.template],
+            await self._new_render(
+                seeded.id,
+                self._template(render.template),
                 None,
                 dict(render.data),
-                render_id=render.id,
                 created_at=render.created_at,
+                render_id=render.id,
                 forced_status=render.status,
             )
 
-    def _next_sequence(self) -> int:
-        self._sequence += 1
-        return self._sequence
+    # ---- projects, keys and sandboxes -----------------------------------------------
 
-    # ---- projects and keys --------------------------------------------------------
-
-    def _seed_templates(self) -> dict[str, Template]:
-        return {
-            t.slug: Template(t.slug, t.name, t.versions, t.published_version, t.input_schema)
-            for t in self._seed.templates
-        }
-
-    def _add_project(
-        self,
-        project_id: str,
-        name: str,
-        api_key: str,
-        share_domain: str | None = None,
-        email_from: str | None = None,
-    ) -> Project:
-        project = Project(project_id, name, self._seed_templates(), share_domain, email_from)
-        self._sandboxes[project_id] = Sandbox(
-            project, SandboxClock(self.clock), self.settings.outbox_size
-        )
-        self._keys[digest(api_key)] = project_id
-        return project
-
-    def create_project(self, name: str | None) -> tuple[Project, str]:
+    async def create_project(self, name: str | None) -> tuple[Project, str]:
         """A new project with the seed's templates, and its freshly minted key."""
         api_key = new_api_key()
-        project_id = uuid7(self.clock.now())
-        project = self._add_project(project_id, name or f"Project {project_id[:8]}", api_key)
+        project_id = uuid7(real_now())
+        project = Project(project_id, name or f"Project {project_id[:8]}")
+        await self.engine.add_project(project, digest(api_key))
         return project, api_key
 
-    def delete_project(self, project_id: str) -> None:
+    async def delete_project(self, project_id: str) -> None:
         """Forget a project's state; its keys now answer ``403 forbidden``."""
-        box = self._clear(self._live(project_id))
-        box.project = replace(box.project, deleted=True)
+        await self.sandbox(project_id)
+        await self.engine.clear_project(project_id, delete=True)
 
-    def _live(self, project_id: str) -> Sandbox:
-        box = self._sandboxes.get(project_id)
+    async def _project(self, project_id: str) -> Sandbox | None:
+        """The one path to a project's sandbox: a seeded project comes back if it expired."""
+        state = await self.engine.sandbox(project_id)
+        if state is None:
+            seeded = self._seeded_ids.get(project_id)
+            if seeded is None:
+                return None
+            await self._plant(seeded)
+            state = await self.engine.sandbox(project_id)
+            if state is None:
+                return None
+        await self.engine.touch(project_id)
+        shared = await self.engine.shared()
+        faults = {**shared.faults, **state.faults}
+        return Sandbox(
+            state.project,
+            state.clock or shared.clock,
+            self._faults(faults),
+            clock_detached=state.clock is not None,
+        )
+
+    def _faults(self, switches: dict[str, Any]) -> Faults:
+        return Faults(**{"email_transport": self.settings.email_transport, **switches})
+
+    async def sandbox_of_key(self, api_key: str) -> Sandbox | None:
+        """The key's sandbox, deleted or not; ``None`` for a key nobody holds."""
+        key = digest(api_key)
+        project_id = await self.engine.project_id_of_key(key)
+        if project_id is None:
+            seeded = self._seeded.get(key)
+            if seeded is None:
+                return None
+            project_id = seeded.id
+        return await self._project(project_id)
+
+    async def sandbox_of_token(self, token: str) -> Sandbox | None:
+        """The sandbox whose share the token is (active or not)."""
+        share = await self.engine.share_of_token(digest(token))
+        return None if share is None else await self._project(share.project_id)
+
+    async def authenticate(self, api_key: str) -> Sandbox:
+        """The key's sandbox; unknown keys are 401 and deleted projects 403."""
+        return self.authorize(await self.sandbox_of_key(api_key))
+
+    @staticmethod
+    def authorize(box: Sandbox | None) -> Sandbox:
+        """A looked-up key's sandbox: ``None`` (nobody holds the key) is 401, deleted 403."""
+        if box is None:
+            raise errors.Unauthorized("Invalid API key")
+        if box.project.deleted:
+            raise errors.Forbidden()
+        return box
+
+    async def sandbox(self, project_id: str) -> Sandbox:
+        """A live project's sandbox by id (control API); ``404`` otherwise."""
+        box = await self._project(project_id)
         if box is None or box.project.deleted:
             raise errors.NotFound("Project not found")
         return box
 
-    def _box(self, project: Project) -> Sandbox:
-        return self._sandboxes[project.id]
+    # ---- clocks and faults ----------------------------------------------------------
 
-    def project_of_key(self, api_key: str) -> Project | None:
-        """The key's project, deleted or not; ``None`` for a key nobody holds."""
-        project_id = self._keys.get(digest(api_key))
-        return None if project_id is None else self._sandboxes[project_id].project
+    async def shared(self) -> SharedState:
+        """The shared clock and faults (requests without a project use them)."""
+        return await self.engine.shared()
 
-    def project_of_token(self, token: str) -> Project | None:
-        """The project whose share the token is (active or not); ``None`` if there is none."""
-        found = self._tokens.get(digest(token))
-        return None if found is None else self._sandboxes[found[0]].project
+    async def shared_faults(self) -> Faults:
+        """The shared fault switches in force."""
+        return self._faults((await self.engine.shared()).faults)
 
-    def authenticate(self, api_key: str) -> Project:
-        """The key's project; unknown keys are 401 and deleted projects 403."""
-        project = self.project_of_key(api_key)
-        if project is None:
-            raise errors.Unauthorized("Invalid API key")
-        if project.deleted:
-            raise errors.Forbidden()
-        return project
+    async def change_clock(
+        self, project_id: str | None, change: Callable[[ClockState, datetime], ClockState]
+    ) -> ClockState:
+        """Move the shared clock, or a project's (which from then on runs alone)."""
+        real = real_now()
+        return await self.engine.change_clock(project_id, lambda state: change(state, real))
 
-    def project(self, project_id: str) -> Project:
-        """A live project by id (control API)."""
-        return self._live(project_id).project
-
-    # ---- clocks and faults --------------------------------------------------------
-
-    def clock_of(self, project: Project) -> SandboxClock:
-        """The project's clock, which every time rule of the project reads."""
-        return self._box(project).clock
-
-    def faults_of(self, project: Project) -> Faults:
-        """The faults in force for a project: its own switches over the shared ones."""
-        overrides = self._box(project).fault_overrides
-        return replace(self.faults, **overrides) if overrides else self.faults
-
-    def set_faults(self, changes: dict[str, Any], project: Project | None = None) -> Faults:
-        """Switch faults for every project (``project`` None) or for one project only."""
+    async def set_faults(self, changes: dict[str, Any], project_id: str | None = None) -> None:
+        """Switch faults for every project (``project_id`` None) or for one project only."""
         unknown = set(changes) - FAULT_NAMES
         if unknown:
             raise ValueError(f"unknown fault switches: {sorted(unknown)}")
-        if project is None:
-            self.faults = replace(self.faults, **changes)
-            return self.faults
-        self._box(project).fault_overrides.update(changes)
-        return self.faults_of(project)
+        await self.engine.set_faults(project_id, changes)
 
-    # ---- renders ------------------------------------------------------------------
+    # ---- renders --------------------------------------------------------------------
 
-    def _new_render(
-        self,
-        box: Sandbox,
-        template: Template,
-        version: int | None,
-        data: dict[str, Any],
-        *,
-        render_id: str | None = None,
-        created_at: datetime | None = None,
-        forced_status: RenderStatus | None = None,
-        filename: str | None = None,
-    ) -> Render:
-        """Add a render: timed by the settings, or pinned to ``forced_status`` at once."""
-        now = created_at or box.clock.now()
-        timed = forced_status is None
-        render = Render(
-            id=render_id or uuid7(now),
-            project_id=box.project.id,
-            template_slug=template.slug,
-            template_name=template.name,
-            version=version or template.published_version or template.versions[-1],
-            data=data,
-            created_at=now,
-            queue_for=timedelta(seconds=self.settings.queue_seconds if timed else 0),
-            render_for=timedelta(seconds=self.settings.render_seconds if timed else 0),
-            failure=domain.render_failure(data),
-            forced_status=forced_status,
-            forced_at=None if timed else now,
-            filename=filename,
-        )
-        box.renders[render.id] = render
-        self._render_owner[render.id] = box.project.id
-        return render
-
-    def _render(self, project: Project, render_id: str) -> Render:
-        render = self._box(project).renders.get(render_id)
-        if render is None:
-            raise errors.NotFound("Render not found")
-        return render
-
-    def _template(self, project: Project, slug: str) -> Template:
-        template = project.templates.get(slug)
+    def _template(self, slug: str) -> Template:
+        template = self._templates.get(slug)
         if template is None:
             raise errors.TemplateNotFound(f"Template {slug!r} not found")
         return template
 
-    def _template_version(
-        self, project: Project, slug: str, version: int | None
-    ) -> tuple[Template, int]:
-        template = self._template(project, slug)
+    def _template_version(self, slug: str, version: int | None) -> tuple[Template, int]:
+        template = self._template(slug)
         if version is not None:
             if version not in template.versions:
                 raise errors.VersionNotFound(f"Template version {version} not found")
@@ -332,71 +247,119 @@ class Store:
             raise errors.NoPublishedVersion()
         return template, template.published_version
 
-    def submit_render(
+    async def _new_render(
         self,
-        project: Project,
+        project_id: str,
+        template: Template,
+        version: int | None,
+        data: dict[str, Any],
+        *,
+        created_at: datetime,
+        render_id: str | None = None,
+        forced_status: RenderStatus | None = None,
+        filename: str | None = None,
+        idempotency_digest: str | None = None,
+    ) -> tuple[Render, bool]:
+        """The one path that makes a render: timed by the settings, or pinned at once.
+
+        With an idempotency key the engine keeps it only if the key made none yet, and
+        otherwise returns the render the key made; the flag says whether it is new.
+        """
+        timed = forced_status is None
+        render = Render(
+            id=render_id or uuid7(created_at),
+            project_id=project_id,
+            template_slug=template.slug,
+            template_name=template.name,
+            version=version or template.published_version or template.versions[-1],
+            data=data,
+            created_at=created_at,
+            queue_for=timedelta(seconds=self.settings.queue_seconds if timed else 0),
+            render_for=timedelta(seconds=self.settings.render_seconds if timed else 0),
+            failure=domain.render_failure(data),
+            forced_status=forced_status,
+            forced_at=None if timed else created_at,
+            filename=filename,
+        )
+        kept = await self.engine.add_render(render, idempotency_digest)
+        return kept, kept.id == render.id
+
+    async def _render(self, box: Sandbox, render_id: str) -> Render:
+        render = await self.engine.render(box.project.id, render_id)
+        if render is None:
+            raise errors.NotFound("Render not found")
+        return render
+
+    async def submit_render(
+        self,
+        box: Sandbox,
         *,
         slug: str,
         data: dict[str, Any],
         version: int | None,
         idempotency_key: str | None,
         filename: str | None,
-    ) -> tuple[Render, bool]:
+    ) -> tuple[Render, RenderState, bool]:
         """Enqueue a render, or return the one this idempotency key already made.
 
-        Returns the render and whether it is new. ``data`` is checked against the chosen
-        template's manifest (its ``inputSchema``), compiled once per template.
+        Returns the render, its state and whether it is new. ``data`` is checked against
+        the chosen template's manifest (its ``inputSchema``), compiled once per template.
         """
-        box = self._box(project)
         # Kept by digest: a key may be long (the spec sets no maximum), its digest is not.
         key = None if idempotency_key is None else digest(idempotency_key)
+        now = box.now()
         if key is not None:
-            existing = box.idempotency.get(key)
+            existing = await self.engine.render_of_key(box.project.id, key)
             if existing is not None:
-                return box.renders[existing], False
-        template, chosen = self._template_version(project, slug, version)
-        if template.input_schema is not None:
-            checker = self._manifest_checkers.get(template.slug)
-            if checker is None:
-                checker = self._manifest_checkers[template.slug] = SchemaChecker(
-                    template.input_schema
-                )
-            issues = checker.issues(data)
-            if issues is not None:
-                raise errors.InvalidInputData(issues=issues)
-        if self.faults_of(project).queue_unavailable:
+                return existing, domain.render_state(existing, now), False
+        template, chosen = self._template_version(slug, version)
+        self._check_manifest(template, data)
+        if box.faults.queue_unavailable:
             raise errors.QueueUnavailable(headers={"Retry-After": "5"})
-        render = self._new_render(box, template, chosen, data, filename=filename)
-        if key is not None:
-            box.idempotency[key] = render.id
-            if len(box.idempotency) > IDEMPOTENCY_KEYS:
-                del box.idempotency[next(iter(box.idempotency))]
-        return render, True
+        render, created = await self._new_render(
+            box.project.id,
+            template,
+            chosen,
+            data,
+            created_at=now,
+            filename=filename,
+            idempotency_digest=key,
+        )
+        return render, domain.render_state(render, now), created
 
-    def get_render(self, project: Project, render_id: str) -> tuple[Render, RenderState]:
+    def _check_manifest(self, template: Template, data: dict[str, Any]) -> None:
+        if template.input_schema is None:
+            return
+        checker = self._manifest_checkers.get(template.slug)
+        if checker is None:
+            checker = self._manifest_checkers[template.slug] = SchemaChecker(template.input_schema)
+        issues = checker.issues(data)
+        if issues is not None:
+            raise errors.InvalidInputData(issues=issues)
+
+    async def get_render(self, box: Sandbox, render_id: str) -> tuple[Render, RenderState]:
         """A render of the project and its state now."""
-        render = self._render(project, render_id)
-        return render, domain.render_state(render, self.clock_of(project).now())
+        render = await self._render(box, render_id)
+        return render, domain.render_state(render, box.now())
 
-    def succeeded_render(
+    async def _succeeded(
         self,
-        project: Project,
+        box: Sandbox,
         render_id: str,
         error: type[errors.ApiError] = errors.NotReady,
         verb: str = "ready",
     ) -> Render:
         """A render of the project that has succeeded; ``404``, or ``error`` naming its status."""
-        render, state = self.get_render(project, render_id)
+        render, state = await self.get_render(box, render_id)
         if state.status != "succeeded":
             raise error(f"Render is not {verb} (status: {state.status})")
         return render
 
-    def pdf(self, render: Render) -> bytes:
+    def pdf(self, box: Sandbox, render: Render) -> bytes:
         """A succeeded render's PDF, drawn once and kept while it is among the recent ones."""
-        box = self._sandboxes[render.project_id]
-        if self.faults_of(box.project).storage_fails:
+        if box.faults.storage_fails:
             raise errors.Internal("Could not read the render from storage")
-        pdf = box.pdfs.get(render.id)
+        pdf = self._pdfs.get(render.id)
         if pdf is None:
             pdf = render_pdf(
                 render_id=render.id,
@@ -405,45 +368,46 @@ class Store:
                 data=render.data,
                 created_at=render.created_at,
             )
-            box.pdfs[render.id] = pdf
-            if len(box.pdfs) > PDF_CACHE_SIZE:
-                box.pdfs.popitem(last=False)
+            self._pdfs[render.id] = pdf
+            if len(self._pdfs) > PDF_CACHE_SIZE:
+                self._pdfs.popitem(last=False)
         else:
-            box.pdfs.move_to_end(render.id)
+            self._pdfs.move_to_end(render.id)
         return pdf
 
-    def download(self, project: Project, render_id: str) -> tuple[Render, bytes]:
+    async def download(self, box: Sandbox, render_id: str) -> tuple[Render, bytes]:
         """A succeeded render's PDF; ``409 conflict`` naming the status otherwise."""
-        render = self.succeeded_render(project, render_id, errors.Conflict, "downloadable")
-        return render, self.pdf(render)
+        render = await self._succeeded(box, render_id, errors.Conflict, "downloadable")
+        return render, self.pdf(box, render)
 
-    def control_create_render(
-        self, project: Project, *, status: RenderStatus, slug: str, data: dict[str, Any]
+    async def control_create_render(
+        self, box: Sandbox, *, status: RenderStatus, slug: str, data: dict[str, Any]
     ) -> tuple[Render, RenderState]:
         """A render put straight into a status (control API)."""
-        box = self._box(project)
-        template = self._template(project, slug)
-        render = self._new_render(box, template, None, data, forced_status=status)
-        return render, domain.render_state(render, box.clock.now())
-
-    def force_render_status(
-        self, render_id: str, status: RenderStatus
-    ) -> tuple[Render, RenderState]:
-        """Pin a render's status from now on (control API)."""
-        project_id = self._render_owner.get(render_id)
-        if project_id is None:
-            raise errors.NotFound("Render not found")
-        box = self._sandboxes[project_id]
-        now = box.clock.now()
-        render = replace(box.renders[render_id], forced_status=status, forced_at=now)
-        box.renders[render_id] = render
+        now = box.now()
+        render, _ = await self._new_render(
+            box.project.id, self._template(slug), None, data, created_at=now, forced_status=status
+        )
         return render, domain.render_state(render, now)
 
-    # ---- shares -------------------------------------------------------------------
+    async def force_render_status(
+        self, render_id: str, status: RenderStatus
+    ) -> tuple[Render, RenderState]:
+        """Pin a render's status from now on (control API), whichever project it is in."""
+        found = await self.engine.find_render(render_id)
+        box = None if found is None else await self._project(found.project_id)
+        if found is None or box is None:
+            raise errors.NotFound("Render not found")
+        now = box.now()
+        render = replace(found, forced_status=status, forced_at=now)
+        await self.engine.replace_render(render)
+        return render, domain.render_state(render, now)
 
-    def create_share(
+    # ---- shares ---------------------------------------------------------------------
+
+    async def create_share(
         self,
-        project: Project,
+        box: Sandbox,
         render_id: str,
         *,
         channel: domain.Channel,
@@ -452,26 +416,26 @@ class Store:
         expires_at: datetime | None,
     ) -> tuple[Share, str]:
         """A new share of a succeeded render, and its token (returned, never stored)."""
-        render = self.succeeded_render(project, render_id)
-        return self._add_share(render, channel, recipient_email, message, expires_at)
+        render = await self._succeeded(box, render_id)
+        return await self._add_share(box, render, channel, recipient_email, message, expires_at)
 
-    def _add_share(
+    async def _add_share(
         self,
+        box: Sandbox,
         render: Render,
         channel: domain.Channel,
         recipient_email: str | None,
         message: str | None,
         expires_at: datetime | None,
     ) -> tuple[Share, str]:
-        box = self._sandboxes[render.project_id]
-        now = box.clock.now()
+        now = box.now()
         nonce = self.minter.new_nonce()
         token = self.minter.token(nonce)
         share = Share(
             id=uuid7(now),
             render_id=render.id,
             project_id=render.project_id,
-            sequence=self._next_sequence(),
+            sequence=0,  # numbered by the engine
             token_nonce=nonce,
             token_digest=digest(token),
             channel=channel,
@@ -480,80 +444,91 @@ class Store:
             expires_at=expires_at,
             created_at=now,
         )
-        box.shares[share.id] = share
-        siblings = box.shares_by_render[render.id]
-        if siblings and box.shares[siblings[-1]].created_at > now:
-            box.out_of_order.add(render.id)  # the clock was moved back
-        siblings.append(share.id)
-        self._tokens[share.token_digest] = (box.project.id, share.id)
-        self._record(box, render.id, "share_created", share.id, now)
-        return share, token
+        event = self._event("share_created", share.id, now)
+        return await self.engine.add_share(share, share.token_digest, event), token
 
     def share_token(self, share: Share) -> str:
         """Re-derive a share's token for display (it is not stored)."""
         return self.minter.token(share.token_nonce)
 
-    def list_shares(self, project: Project, render_id: str) -> list[tuple[Share, int]]:
+    async def list_shares(self, box: Sandbox, render_id: str) -> list[tuple[Share, int]]:
         """Every share of the render, newest first, revoked included, with click counts."""
-        render = self._render(project, render_id)
-        box = self._box(project)
-        shares = [box.shares[share_id] for share_id in box.shares_by_render.get(render.id, ())]
-        if render.id in box.out_of_order:
-            shares = domain.newest_first(shares)
-        else:
-            shares.reverse()  # created in time order: newest first is a reversal
-        return [(share, box.click_counts[share.id]) for share in shares]
+        render = await self._render(box, render_id)
+        return await self.engine.shares(box.project.id, render.id)
 
-    def revoke_share(self, project: Project, render_id: str, share_id: str) -> Share:
+    async def revoke_share(self, box: Sandbox, render_id: str, share_id: str) -> Share:
         """Revoke once: an unknown, foreign or already revoked share is ``404``."""
-        render = self._render(project, render_id)
-        box = self._box(project)
-        share = box.shares.get(share_id)
-        if share is None or share.render_id != render.id or share.revoked_at is not None:
+        render = await self._render(box, render_id)
+        now = box.now()
+        revoked = await self.engine.revoke_share(
+            box.project.id, render.id, share_id, now, self._event("share_revoked", share_id, now)
+        )
+        if revoked is None:
             raise errors.NotFound("Share not found")
-        now = box.clock.now()
-        revoked = domain.revoke(share, now)
-        box.shares[share_id] = revoked
-        self._record(box, render.id, "share_revoked", share_id, now)
         return revoked
 
-    def resolve_share(self, token: str) -> tuple[Share, Render]:
+    async def resolve_share(self, token: str) -> tuple[Sandbox, Share, Render]:
         """The active share behind a public token, on its project's clock; else ``404``.
 
         Unknown, revoked and expired tokens are one and the same ``404``.
         """
-        found = self._tokens.get(digest(token))
-        if found is not None:
-            box = self._sandboxes[found[0]]
-            share = box.shares[found[1]]
-            if domain.share_resolves(share, box.clock.now()):
-                return share, box.renders[share.render_id]
+        share = await self.engine.share_of_token(digest(token))
+        if share is not None:
+            box = await self._project(share.project_id)
+            if box is not None and domain.share_resolves(share, box.now()):
+                render = await self.engine.render(box.project.id, share.render_id)
+                if render is not None:
+                    return box, share, render
         raise errors.NotFound("Share link not found")
 
-    # ---- email --------------------------------------------------------------------
+    # ---- email ----------------------------------------------------------------------
 
-    def add_email_share(
-        self, render: Render, *, to: str, message: str | None, expires_at: datetime | None
-    ) -> tuple[Share, str]:
-        """Write the email-channel share an email will deliver; it stays if the send fails."""
-        return self._add_share(render, "email", to, message, expires_at)
+    async def email_render(
+        self,
+        box: Sandbox,
+        render_id: str,
+        *,
+        to: str,
+        recipient_name: str | None,
+        message: str | None,
+        expires_at: datetime | None,
+        link: Callable[[str], str],
+        transport_for: TransportChooser,
+    ) -> EmailSent:
+        """Share a render by email, the whole operation in one place.
 
-    def record_email_sent(self, email: OutgoingEmail) -> datetime:
-        """Note a delivered email in the render's engagement; the instant it was sent."""
-        box = self._sandboxes[self._render_owner[email.render_id]]
-        now = box.clock.now()
-        self._record(box, email.render_id, "email_sent", email.share_id, now)
-        return now
+        Check the render, choose the transport, write the email share (it stays if the send
+        fails), compose, send, and record ``email_sent``.
+        """
+        render = await self._succeeded(box, render_id)
+        project = box.project
 
-    def keep_in_outbox(self, project: Project, email: OutgoingEmail) -> str:
-        """The outbox transport's delivery: keep the mail in the project's outbox."""
-        box = self._box(project)
-        now = box.clock.now()
-        sent = SentEmail(id=uuid7(now), email=email, sent_at=now)
-        box.outbox.append(OutboxEntry(self._next_sequence(), project.id, sent))
-        return sent.id
+        async def keep(mail: OutgoingEmail) -> str:
+            at = box.now()
+            entry = await self.engine.keep_email(project.id, SentEmail(uuid7(at), mail, at))
+            return entry.sent.id
 
-    def emails(
+        sender, transport = transport_for(box.faults, project.email_from, keep)
+        share, token = await self._add_share(box, render, "email", to, message, expires_at)
+        url = link(token)
+        outgoing = compose(
+            sender=sender,
+            to=to,
+            recipient_name=recipient_name,
+            message=message,
+            share_url=url,
+            document_name=render.template_name,
+            render_id=render.id,
+            share_id=share.id,
+        )
+        message_id = await transport.send(outgoing)
+        sent_at = box.now()
+        await self.engine.record_event(
+            project.id, render.id, self._event("email_sent", share.id, sent_at)
+        )
+        return EmailSent(share, token, url, message_id, sent_at)
+
+    async def emails(
         self,
         project_id: str | None = None,
         *,
@@ -561,12 +536,7 @@ class Store:
         to: str | None = None,
     ) -> list[OutboxEntry]:
         """Kept mail, oldest first: one project's, or every project's, optionally filtered."""
-        if project_id is not None:
-            box = self._sandboxes.get(project_id)
-            entries = list(box.outbox) if box is not None else []
-        else:
-            entries = [entry for box in self._sandboxes.values() for entry in box.outbox]
-            entries.sort(key=lambda entry: entry.sequence)
+        entries = await self.engine.emails(project_id)
         return [
             entry
             for entry in entries
@@ -574,79 +544,42 @@ class Store:
             and (to is None or entry.sent.email.to.lower() == to.lower())
         ]
 
-    # ---- engagement ---------------------------------------------------------------
+    # ---- engagement -----------------------------------------------------------------
 
-    def _record(
-        self,
-        box: Sandbox,
-        render_id: str,
+    @staticmethod
+    def _event(
         event_type: EventType,
         share_id: str | None,
         at: datetime,
         metadata: dict[str, Any] | None = None,
-    ) -> None:
-        engagement = box.engagement[render_id]
-        engagement.counts[event_type] += 1
-        if event_type == "viewed" and share_id is not None:
-            engagement.link_opens += 1
-            box.click_counts[share_id] += 1
-        engagement.recent.appendleft(EngagementEvent(uuid7(at), event_type, share_id, at, metadata))
+    ) -> EngagementEvent:
+        return EngagementEvent(uuid7(at), event_type, share_id, at, metadata)
 
-    def _recipient_event(
+    async def record_share_event(
+        self, box: Sandbox, share: Share, event_type: EventType, source_ip: str
+    ) -> bool:
+        """A recipient's view or download through a share link (de-duplicated)."""
+        event = self._event(event_type, share.id, box.now())
+        return await self.engine.record_recipient_event(
+            box.project.id, share.render_id, event, f"{share.id}|{event_type}|{source_ip}"
+        )
+
+    async def record_render_event(
         self,
         box: Sandbox,
-        render_id: str,
-        event_type: EventType,
-        share_id: str | None,
-        source_ip: str,
-        metadata: dict[str, Any] | None = None,
-    ) -> bool:
-        now = box.clock.now()
-        key = (share_id or f"render:{render_id}", event_type, source_ip)
-        if not domain.counts_again(box.last_counted.get(key), now):
-            return False
-        box.last_counted.pop(key, None)  # re-inserted last: the dict stays oldest first
-        box.last_counted[key] = now
-        if len(box.last_counted) > DEDUP_KEYS:
-            self._forget_counted(box, now)
-        self._record(box, render_id, event_type, share_id, now, metadata)
-        return True
-
-    @staticmethod
-    def _forget_counted(box: Sandbox, now: datetime) -> None:
-        """Drop entries whose window has passed, then the oldest past the cap.
-
-        An entry older than the window changes nothing: the event would count again anyway.
-        """
-        for key in [k for k, at in box.last_counted.items() if domain.counts_again(at, now)]:
-            del box.last_counted[key]
-        while len(box.last_counted) > DEDUP_KEYS:
-            del box.last_counted[next(iter(box.last_counted))]
-
-    def record_share_event(self, share: Share, event_type: EventType, source_ip: str) -> bool:
-        """A recipient's view or download through a share link (de-duplicated)."""
-        box = self._sandboxes[share.project_id]
-        return self._recipient_event(box, share.render_id, event_type, share.id, source_ip)
-
-    def record_render_event(
-        self,
-        project: Project,
         render_id: str,
         event_type: EventType,
         source_ip: str,
         metadata: dict[str, Any] | None,
     ) -> bool:
         """A recipient event reported through the API (de-duplicated)."""
-        render = self._render(project, render_id)
-        return self._recipient_event(
-            self._box(project), render.id, event_type, None, source_ip, metadata
+        render = await self._render(box, render_id)
+        event = self._event(event_type, None, box.now(), metadata)
+        return await self.engine.record_recipient_event(
+            box.project.id, render.id, event, f"render:{render.id}|{event_type}|{source_ip}"
         )
 
-    def engagement(self, project: Project, render_id: str) -> EngagementView:
+    async def engagement(self, box: Sandbox, render_id: str) -> EngagementView:
         """Counts of every event kind, link opens, total and the most recent events."""
-        render = self._render(project, render_id)
-        engagement = self._box(project).engagement.get(render.id, _Engagement())
-        counts: dict[str, int] = {name: engagement.counts[name] for name in domain.EVENT_TYPES}
-        return EngagementView(
-            counts, engagement.link_opens, sum(counts.values()), list(engagement.recent)
-        )
+        render = await self._render(box, render_id)
+        return await self.engine.engagement(box.project.id, render.id)

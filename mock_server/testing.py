@@ -13,6 +13,10 @@ deadlines, and malformed requests answered in the envelope.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import signal
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -72,3 +76,81 @@ def serve(app: ASGIApp) -> Iterator[str]:
         yield server.start()
     finally:
         server.stop()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (for servers that cannot take port 0)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A real ``redis-server`` on loopback and a free port, for tests; no data on disk.
+
+    ``stop`` and ``start`` again keep the port, so a test can take Redis away and bring it
+    back; ``pause`` and ``resume`` (SIGSTOP/SIGCONT) make it hang instead of refuse.
+    """
+
+    def __init__(self, executable: str = "redis-server") -> None:
+        self._executable = shutil.which(executable) or executable
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server and wait until it accepts connections; its URL."""
+        self._process = subprocess.Popen(
+            [
+                self._executable,
+                "--bind", "127.0.0.1",
+                "--port", str(self.port),
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return self.url
+            except OSError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the server (its data goes with it)."""
+        if self._process is not None:
+            self.resume()
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def pause(self) -> None:
+        """Freeze the server: connections stay open and nothing answers."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run on."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

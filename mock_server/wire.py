@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import errors
-from mock_server.store import Project, Store
+from mock_server.store import Sandbox, Store
 from mock_server.validation import RequestValidator
 
 
@@ -43,15 +43,26 @@ def bearer_key(header: str) -> str | None:
     return key
 
 
-def authenticate(request: Request) -> Project:
-    """The project of the request's bearer key: 401 when missing or malformed or unknown."""
+SANDBOX_STATE = "craftkit_sandbox"
+"""Where the gate leaves the sandbox it found for the request's key: ``(key, sandbox)``."""
+
+
+async def authenticate(request: Request) -> Sandbox:
+    """The sandbox of the request's bearer key (the gate has usually looked it up already).
+
+    401 when the key is missing, malformed or unknown; 403 for a deleted project.
+    """
     header = request.headers.get("authorization")
     if header is None:
         raise errors.Unauthorized("Missing Authorization header")
     key = bearer_key(header)
     if key is None:
         raise errors.Unauthorized("Authorization must be 'Bearer <API key>'")
-    return store_of(request).authenticate(key)
+    store = store_of(request)
+    found = request.scope.get("state", {}).get(SANDBOX_STATE)
+    if found is not None and found[0] == key:
+        return store.authorize(found[1])
+    return await store.authenticate(key)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

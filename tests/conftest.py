@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +15,11 @@ from starlette.applications import Starlette
 import craftkit_spec
 from mock_server import create_app
 from mock_server.domain import Share
+from mock_server.engine import OutboxEntry
+from mock_server.memory_engine import MemoryEngine
 from mock_server.seed import default_seed_path, load_seed
-from mock_server.testing import ThreadedServer
+from mock_server.settings import Settings
+from mock_server.testing import RedisServer, ThreadedServer
 from tests.contract import ResponseChecker
 
 # Fixed, derandomized profiles: a CI run is reproducible, and the volume is chosen by
@@ -36,8 +40,52 @@ GLOBEX_RENDER = GLOBEX.renders[0].id
 
 
 def all_shares(app: Starlette) -> list[Share]:
-    """Every share an app's store holds, in every project (for tests that inspect state)."""
-    return [share for box in app.state.store._sandboxes.values() for share in box.shares.values()]
+    """Every share an in-memory app holds, in every project (for tests that inspect state)."""
+    engine: MemoryEngine = app.state.store.engine
+    return [share for box in engine._boxes.values() for share in box.shares.values()]
+
+
+def all_emails(app: Starlette) -> list[OutboxEntry]:
+    """Every email an in-memory app keeps."""
+    engine: MemoryEngine = app.state.store.engine
+    return [entry for box in engine._boxes.values() for entry in box.outbox]
+
+
+BACKENDS = ("memory", "redis")
+"""The store engines every behaviour test runs against."""
+
+AppFactory = Callable[..., Starlette]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server for this test process (each app takes a prefix of its own)."""
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store engine: each test that builds a mock runs once per engine."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def make_app(backend: str, request: pytest.FixtureRequest) -> AppFactory:
+    """Build a mock on this run's engine: ``make_app(outbox_size=3)``.
+
+    Redis apps each get a prefix of their own: they share one server, never their state.
+    """
+    store: dict[str, Any] = {}
+    if backend == "redis":
+        store["store_url"] = request.getfixturevalue("redis_url")
+
+    def build(**settings: Any) -> Starlette:
+        prefix = {"store_prefix": f"t{uuid.uuid4().hex[:12]}"} if store else {}
+        return create_app(Settings(**{**store, **prefix, **settings}))
+
+    return build
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +101,9 @@ def resolved_spec() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def mock_url() -> Iterator[str]:
-    """One mock server for the session, with default settings; tests reset it."""
-    server = ThreadedServer(create_app())
+def mock_url(make_app: AppFactory) -> Iterator[str]:
+    """One mock server per engine for the session, with default settings; tests reset it."""
+    server = ThreadedServer(make_app())
     yield server.start()
     server.stop()
 

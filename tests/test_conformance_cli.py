@@ -20,7 +20,6 @@ from conformance.client import Pacer
 from conformance.options import RUN_OPTIONS
 from conformance.rules import all_rules
 from mock_server import Settings, create_app
-from mock_server.faults import Faults
 from mock_server.testing import serve
 from tests.conftest import (
     ACME_KEY,
@@ -28,6 +27,7 @@ from tests.conftest import (
     QUEUED_RENDER,
     SEED,
     SUCCEEDED_RENDER,
+    all_emails,
     all_shares,
 )
 from tests.variants import VARIANTS, LiveLike, PartBLiberties
@@ -148,12 +148,12 @@ def test_against_a_deployment_mock_only_rules_skip_with_reasons_and_the_rest_pas
         "EMAIL-SEND",
     ):
         assert rules[rule_id]["outcome"] == "passed", rules[rule_id]
-    shares = app.state.store.list_shares(app.state.store.authenticate(ACME_KEY), SUCCEEDED_RENDER)
+    shares = [s for s in all_shares(app) if s.render_id == SUCCEEDED_RENDER]
     assert shares, "the run made shares on the given render"
-    assert all(share.revoked_at is not None for share, _ in shares), (
+    assert all(share.revoked_at is not None for share in shares), (
         "every share the run made is revoked"
     )
-    assert all(entry.sent.email.to.endswith("@resend.dev") for entry in app.state.store.emails())
+    assert all(entry.sent.email.to.endswith("@resend.dev") for entry in all_emails(app))
 
 
 def test_read_only_creates_nothing_and_says_why_rules_skip(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_read_only_creates_nothing_and_says_why_rules_skip(tmp_path: Path) -> No
     assert "--read-only" in rules["SHARE-CREATE"]["reason"]
     assert rules["DOWNLOAD-PDF"]["outcome"] == "passed"
     assert all_shares(app) == []
-    assert app.state.store.emails() == []
+    assert all_emails(app) == []
 
 
 def test_the_rule_catalogue_lists_every_rule_with_its_source() -> None:
@@ -247,7 +247,7 @@ def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
     seeded = {project.id for project in SEED.projects}
 
     def run_sandboxes() -> list[Any]:
-        boxes = store._sandboxes.values()
+        boxes = store.engine._boxes.values()
         return [b for b in boxes if b.project.id not in seeded and not b.project.deleted]
 
     with serve(app) as base_url:
@@ -262,7 +262,7 @@ def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and run.poll() is None:
             boxes = run_sandboxes()
-            touched = any(box.fault_overrides for box in boxes)
+            touched = any(box.faults for box in boxes)
             active = any(s.revoked_at is None for box in boxes for s in box.shares.values())
             if touched and active:
                 break
@@ -274,7 +274,7 @@ def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
     assert "interrupted after" in output
     assert "Cleanup: deleted" in output
     assert run_sandboxes() == []
-    assert store.faults == Faults()
+    assert store.engine._shared.faults == {}
     assert all(share.revoked_at is not None for share in all_shares(app))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -13,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from mock_server import Settings, create_app, gate, store
+from mock_server import Settings, create_app, store
+from mock_server.engine import Limits
+from mock_server.memory_engine import MemoryEngine
 from mock_server.sandbox import Sandbox
 from mock_server.testing import serve
+from tests.conftest import AppFactory
 
 
 @pytest.fixture
-def small() -> Iterator[Sandbox]:
-    """A sandbox on a mock whose outbox and journal keep three entries."""
-    app = create_app(Settings(outbox_size=3, journal_size=3))
+def small(make_app: AppFactory) -> Iterator[Sandbox]:
+    """A sandbox on a mock (of each engine) that keeps three of everything it bounds."""
+    app = make_app(outbox_size=3, journal_size=3, idempotency_keys=3, dedup_keys=3)
     with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
         yield sandbox
 
@@ -40,10 +44,7 @@ def test_the_journal_keeps_the_newest_requests(small: Sandbox) -> None:
     assert [e["path"] for e in small.requests()] == [f"/v1/renders/r{n}" for n in (4, 3, 2)]
 
 
-def test_idempotency_keys_past_the_cap_are_forgotten_oldest_first(
-    small: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(store, "IDEMPOTENCY_KEYS", 3)
+def test_idempotency_keys_past_the_cap_are_forgotten_oldest_first(small: Sandbox) -> None:
     path = f"{small.base_url}/v1/templates/invoice/render"
 
     def submit(key: str) -> int:
@@ -55,10 +56,7 @@ def test_idempotency_keys_past_the_cap_are_forgotten_oldest_first(
     assert submit("k0") == 202  # the oldest was forgotten: a new render
 
 
-def test_view_de_duplication_past_the_cap_forgets_the_oldest(
-    small: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(store, "DEDUP_KEYS", 3)
+def test_view_de_duplication_past_the_cap_forgets_the_oldest(small: Sandbox) -> None:
     share = httpx.post(
         f"{small.base_url}/v1/renders/{small.render_id}/shares", headers=small.headers, json={}
     ).json()
@@ -124,35 +122,34 @@ def test_the_pdf_cache_keeps_the_most_recent_pdfs(monkeypatch: pytest.MonkeyPatc
             httpx.get(f"{base_url}/v1/renders/{r}/download", headers=sandbox.headers).content
             for r in [*renders, renders[0]]
         ]
-        kept = app.state.store._sandboxes[sandbox.project_id].pdfs
-        assert list(kept) == [renders[2], renders[0]]
+        assert list(app.state.store._pdfs) == [renders[2], renders[0]]
     assert pdfs[0] == pdfs[3]  # drawn again, byte for byte
 
 
-def test_rate_limit_windows_of_quiet_clients_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gate, "_SWEEP_AT", 3)
-    limiter = gate.RateLimiter()
+def test_rate_limit_windows_of_quiet_addresses_are_swept() -> None:
+    ticks = [0.0]
+    engine = MemoryEngine(Limits(dedup_keys=3), monotonic=lambda: ticks[0])
     start = datetime(2030, 1, 1, tzinfo=UTC)
     for n in range(3):
-        assert limiter.admit(f"ip:10.0.0.{n}", 5, start) is None
-    assert limiter.admit("ip:10.0.0.9", 5, start + timedelta(seconds=61)) is None
-    assert list(limiter._windows) == ["ip:10.0.0.9"]
+        assert asyncio.run(engine.admit(None, f"10.0.0.{n}", 5, start)) is None
+    ticks[0] = 61.0
+    assert asyncio.run(engine.admit(None, "10.0.0.9", 5, start + timedelta(seconds=61))) is None
+    assert list(engine._windows) == ["10.0.0.9"]
 
 
-def test_the_sweep_runs_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gate, "_SWEEP_AT", 2)
-    limiter = gate.RateLimiter()
+def test_the_sweep_runs_at_most_once_a_minute() -> None:
+    ticks = [61.0]
+    engine = MemoryEngine(Limits(dedup_keys=2), monotonic=lambda: ticks[0])
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    sweeps: list[datetime] = []
-    original = limiter._sweep
 
-    def counted(now: datetime) -> None:
-        sweeps.append(now)
-        original(now)
+    def admit(address: str, seconds: float) -> None:
+        asyncio.run(engine.admit(None, address, 5, start + timedelta(seconds=seconds)))
 
-    monkeypatch.setattr(limiter, "_sweep", counted)
-    for n in range(50):  # fifty clients within one second, all active
-        limiter.admit(f"ip:10.0.1.{n}", 5, start + timedelta(milliseconds=n))
-    assert len(sweeps) == 1
-    limiter.admit("ip:10.0.2.1", 5, start + timedelta(seconds=61))
-    assert len(sweeps) == 2
+    ticks[0] = 122.0
+    for n in range(3):  # the third finds the cap reached: a sweep (nobody is quiet yet)
+        admit(f"10.0.1.{n}", 0)
+    admit("10.0.1.9", 61)  # the first three are quiet now, but a sweep ran within the minute
+    assert len(engine._windows) == 4
+    ticks[0] = 183.0
+    admit("10.0.2.1", 122)  # a minute later: the next sweep drops everyone quiet
+    assert list(engine._windows) == ["10.0.2.1"]

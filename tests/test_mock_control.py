@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import httpx
 import pytest
+import redis
 
-from mock_server import create_app
-from tests.conftest import ACME_KEY, SUCCEEDED_RENDER, Api
+from mock_server.sandbox import Sandbox
+from mock_server.testing import serve
+from tests.conftest import SUCCEEDED_RENDER, Api, AppFactory
 
 
 def test_clock_can_be_read_moved_set_and_frozen(api: Api) -> None:
@@ -108,23 +111,47 @@ def _strings(value: Any, seen: set[int]) -> list[str]:
     return []
 
 
-def test_the_store_holds_no_plain_token_or_key() -> None:
-    app = create_app()
-    store = app.state.store
-    project = store.authenticate(ACME_KEY)
-    _, token = store.create_share(
-        project,
-        SUCCEEDED_RENDER,
-        channel="link",
-        recipient_email=None,
-        message=None,
-        expires_at=None,
-    )
-    _, api_key = store.create_project("p")
-    # The minter holds the secret tokens are derived with; the seed is the partner's own file
-    # (its keys are written there). Everything else is the state the store keeps.
-    state = {k: v for k, v in vars(store).items() if k not in ("minter", "_seed")}
-    reachable = _strings(state, set())
+def _redis_strings(url: str, prefix: str) -> list[str]:
+    """Every key and value a Redis store holds under its prefix, as text."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    found: list[str] = []
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        found.append(key)
+        kind = client.type(key)
+        values: Any
+        if kind == "string":
+            values = [client.get(key)]
+        elif kind == "hash":
+            values = [part for pair in client.hgetall(key).items() for part in pair]
+        elif kind == "list":
+            values = client.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(client.smembers(key))
+        else:
+            values = client.zrange(key, 0, -1)
+        found += [value for value in values if value is not None]
+    client.close()
+    return found
+
+
+def test_the_store_holds_no_plain_token_or_key(make_app: AppFactory) -> None:
+    app = make_app()
+    with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
+        made = httpx.post(
+            f"{base_url}/v1/renders/{sandbox.render_id}/shares", headers=sandbox.headers, json={}
+        )
+        token = made.json()["shareToken"]
+        api_key = sandbox.api_key
+        assert httpx.get(made.json()["shareUrl"]).status_code == 200
+        store = app.state.store
+        settings = store.settings
+        if settings.store_url is None:
+            # The minter holds the secret tokens are derived with; the seed is the partner's
+            # own file (its keys are written there). Everything else is the state kept.
+            state = {k: v for k, v in vars(store).items() if k not in ("minter", "_seed")}
+            reachable = _strings(state, set())
+        else:
+            reachable = _redis_strings(settings.store_url, settings.store_prefix)
     assert len(reachable) > 20, "the walk reached the store's records"
     for secret in (token, token.removeprefix("cks_"), api_key):
         assert not any(secret in text for text in reachable), secret

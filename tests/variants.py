@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server import Settings, create_app, domain, errors
 from mock_server.ids import digest
+from mock_server.memory_engine import MemoryEngine
 from mock_server.store import Store
 
 Rewrite = Callable[[str, str, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
@@ -87,156 +88,177 @@ def _patched(
 
 
 # ---- store-level variants --------------------------------------------------------------
+# Each replaces one async method of the app's own store, or of its in-memory engine.
+
+
+def _engine(store: Store) -> MemoryEngine:
+    engine = store.engine
+    assert isinstance(engine, MemoryEngine)
+    return engine
 
 
 def _revoke_twice(store: Store) -> None:
-    def revoke(project: Any, render_id: str, share_id: str) -> domain.Share:
-        box = store._box(project)
+    engine = _engine(store)
+
+    async def revoke(
+        project_id: str, render_id: str, share_id: str, at: Any, event: Any
+    ) -> domain.Share | None:
+        box = engine._boxes[project_id]
         share = box.shares.get(share_id)
         if share is None:
-            raise errors.NotFound("Share not found")
-        revoked = domain.revoke(share, box.clock.now())
-        box.shares[share_id] = revoked
+            return None
+        revoked = box.shares[share_id] = domain.revoke(share, at)
         return revoked
 
-    store.revoke_share = revoke  # type: ignore[method-assign]
+    setattr(engine, "revoke_share", revoke)  # noqa: B010  # a method replaced on one instance
+
+
+def _filtered_list(
+    store: Store, change: Callable[[list[tuple[domain.Share, int]]], list[tuple[domain.Share, int]]]
+) -> None:
+    original = store.list_shares
+
+    async def list_shares(box: Any, render_id: str) -> list[tuple[domain.Share, int]]:
+        return change(await original(box, render_id))
+
+    store.list_shares = list_shares  # type: ignore[method-assign]
 
 
 def _oldest_first(store: Store) -> None:
-    original = store.list_shares
-    store.list_shares = lambda project, render_id: list(reversed(original(project, render_id)))  # type: ignore[method-assign]
+    _filtered_list(store, lambda rows: list(reversed(rows)))
 
 
 def _hide_revoked(store: Store) -> None:
-    original = store.list_shares
-    store.list_shares = lambda project, render_id: [  # type: ignore[method-assign]
-        row for row in original(project, render_id) if row[0].revoked_at is None
-    ]
+    _filtered_list(store, lambda rows: [row for row in rows if row[0].revoked_at is None])
 
 
 def _hide_email_shares(store: Store) -> None:
-    original = store.list_shares
-    store.list_shares = lambda project, render_id: [  # type: ignore[method-assign]
-        row for row in original(project, render_id) if row[0].channel != "email"
-    ]
+    _filtered_list(store, lambda rows: [row for row in rows if row[0].channel != "email"])
 
 
-def _resolver(
-    store: Store, ignores: Callable[[domain.Share, Any], bool]
-) -> Callable[[str], tuple[domain.Share, domain.Render]]:
-    """A link resolver that lets through the shares ``ignores`` says it should not refuse."""
+def _resolver(store: Store, ignores: Callable[[domain.Share, Any], bool]) -> None:
+    """Replace the link resolver: let through the shares ``ignores`` says not to refuse."""
 
-    def resolve(token: str) -> tuple[domain.Share, domain.Render]:
-        found = store._tokens.get(digest(token))
-        if found is None:
+    async def resolve(token: str) -> tuple[Any, domain.Share, domain.Render]:
+        share = await store.engine.share_of_token(digest(token))
+        box = None if share is None else await store._project(share.project_id)
+        if share is None or box is None:
             raise errors.NotFound("Share link not found")
-        box = store._sandboxes[found[0]]
-        share = box.shares[found[1]]
-        if not (domain.share_resolves(share, box.clock.now()) or ignores(share, box)):
+        if not (domain.share_resolves(share, box.now()) or ignores(share, box)):
             raise errors.NotFound("Share link not found")
-        return share, box.renders[share.render_id]
+        render = await store.engine.render(box.project.id, share.render_id)
+        assert render is not None
+        return box, share, render
 
-    return resolve
+    setattr(store, "resolve_share", resolve)  # noqa: B010  # a method replaced on one instance
 
 
 def _resolve_revoked(store: Store) -> None:
-    resolve = _resolver(
-        store, lambda share, box: share.expires_at is None or box.clock.now() < share.expires_at
-    )
-    setattr(store, "resolve_share", resolve)  # noqa: B010  # a method replaced on one instance
+    _resolver(store, lambda share, box: share.expires_at is None or box.now() < share.expires_at)
 
 
 def _resolve_expired(store: Store) -> None:
-    resolve = _resolver(store, lambda share, box: share.revoked_at is None)
-    setattr(store, "resolve_share", resolve)  # noqa: B010  # a method replaced on one instance
+    _resolver(store, lambda share, box: share.revoked_at is None)
 
 
 def _share_unfinished(store: Store) -> None:
-    def create(project: Any, render_id: str, **kw: Any) -> Any:
-        render = store._render(project, render_id)
-        return store._add_share(
-            render, kw["channel"], kw["recipient_email"], kw["message"], kw["expires_at"]
+    async def create(box: Any, render_id: str, **kw: Any) -> Any:
+        render = await store._render(box, render_id)
+        return await store._add_share(
+            box, render, kw["channel"], kw["recipient_email"], kw["message"], kw["expires_at"]
         )
 
     store.create_share = create  # type: ignore[method-assign]
 
 
 def _unknown_key_403(store: Store) -> None:
-    original = store.authenticate
+    original = store.authorize
 
-    def authenticate(api_key: str) -> Any:
+    def authorize(box: Any) -> Any:
         try:
-            return original(api_key)
+            return original(box)
         except errors.Unauthorized:
             raise errors.Forbidden("Unknown key") from None
 
-    store.authenticate = authenticate  # type: ignore[method-assign]
+    store.authorize = authorize  # type: ignore[method-assign]
 
 
 def _cross_project(store: Store) -> None:
-    def render(project: Any, render_id: str) -> domain.Render:
-        for box in store._sandboxes.values():
-            if render_id in box.renders:
-                return box.renders[render_id]
+    engine = _engine(store)
+
+    async def render(box: Any, render_id: str) -> domain.Render:
+        for each in engine._boxes.values():
+            if render_id in each.renders:
+                return each.renders[render_id]
         raise errors.NotFound("Render not found")
 
     store._render = render  # type: ignore[method-assign]
 
 
 def _count_every_view(store: Store) -> None:
-    def record(share: domain.Share, event_type: Any, source_ip: str) -> bool:
-        box = store._sandboxes[share.project_id]
-        store._record(box, share.render_id, event_type, share.id, box.clock.now())
+    async def record(box: Any, share: domain.Share, event_type: Any, source_ip: str) -> bool:
+        event = store._event(event_type, share.id, box.now())
+        await store.engine.record_event(box.project.id, share.render_id, event)
         return True
 
     store.record_share_event = record  # type: ignore[method-assign]
 
 
 def _count_no_view(store: Store) -> None:
-    store.record_share_event = lambda share, event_type, source_ip: False  # type: ignore[method-assign]
+    async def record(box: Any, share: domain.Share, event_type: Any, source_ip: str) -> bool:
+        return False
+
+    store.record_share_event = record  # type: ignore[method-assign]
 
 
 def _email_as_link(store: Store) -> None:
-    store.add_email_share = lambda render, *, to, message, expires_at: store._add_share(  # type: ignore[method-assign]
-        render, "link", to, message, expires_at
-    )
+    original = store._add_share
+
+    async def add(box: Any, render: domain.Render, channel: Any, *rest: Any) -> Any:
+        return await original(box, render, "link", *rest)
+
+    setattr(store, "_add_share", add)  # noqa: B010  # a method replaced on one instance
 
 
 def _ignore_idempotency(store: Store) -> None:
     original = store.submit_render
-    store.submit_render = lambda project, **kw: original(project, **{**kw, "idempotency_key": None})  # type: ignore[method-assign]
+
+    async def submit(box: Any, **kw: Any) -> Any:
+        return await original(box, **{**kw, "idempotency_key": None})
+
+    store.submit_render = submit  # type: ignore[method-assign]
 
 
 def _unknown_render_crashes(store: Store) -> None:
     original = store._render
 
-    def render(project: Any, render_id: str) -> domain.Render:
-        if render_id not in store._box(project).renders:
+    async def render(box: Any, render_id: str) -> domain.Render:
+        if await store.engine.render(box.project.id, render_id) is None:
             raise RuntimeError("boom")
-        return original(project, render_id)
+        return await original(box, render_id)
 
     store._render = render  # type: ignore[method-assign]
 
 
 def _failed_send_drops_share(store: Store) -> None:
-    original = store.add_email_share
+    original = store._add_share
+    engine = _engine(store)
 
-    def add(render: domain.Render, **kw: Any) -> Any:
-        share, token = original(render, **kw)
-        box = store._sandboxes[render.project_id]
-        if store.faults_of(box.project).email_send_fails:
-            box.shares_by_render[render.id].remove(share.id)
+    async def add(box: Any, render: domain.Render, channel: Any, *rest: Any) -> Any:
+        share, token = await original(box, render, channel, *rest)
+        if channel == "email" and box.faults.email_send_fails:
+            engine._boxes[box.project.id].shares_by_render[render.id].remove(share.id)
         return share, token
 
-    store.add_email_share = add  # type: ignore[method-assign]
+    setattr(store, "_add_share", add)  # noqa: B010  # a method replaced on one instance
 
 
 def _conflict_without_status(store: Store) -> None:
     original = store.download
 
-    def download(project: Any, render_id: str) -> Any:
+    async def download(box: Any, render_id: str) -> Any:
         try:
-            return original(project, render_id)
+            return await original(box, render_id)
         except errors.Conflict:
             raise errors.Conflict("Render cannot be downloaded") from None
 
@@ -246,12 +268,12 @@ def _conflict_without_status(store: Store) -> None:
 def _sloppy_message_limit(store: Store) -> None:
     original = store.create_share
 
-    def create(project: Any, render_id: str, **kw: Any) -> Any:
+    async def create(box: Any, render_id: str, **kw: Any) -> Any:
         if kw.get("message") and len(kw["message"]) >= 2000:
             raise errors.InvalidRequest(
                 issues={"formErrors": [], "fieldErrors": {"message": ["Too long"]}}
             )
-        return original(project, render_id, **kw)
+        return await original(box, render_id, **kw)
 
     store.create_share = create  # type: ignore[method-assign]
 
@@ -327,15 +349,17 @@ def _engagement_missing_key(
 
 
 def _no_greeting_mail(store: Store) -> None:
-    original = store.keep_in_outbox
+    engine = _engine(store)
+    original = engine.keep_email
 
-    def keep(project: Any, email: Any) -> str:
-        return original(
-            project,
-            replace(email, text=email.text.split("\n", 1)[1], html=email.html.split("</p>", 1)[1]),
+    async def keep(project_id: str, sent: Any) -> Any:
+        email = sent.email
+        email = replace(
+            email, text=email.text.split("\n", 1)[1], html=email.html.split("</p>", 1)[1]
         )
+        return await original(project_id, replace(sent, email=email))
 
-    store.keep_in_outbox = keep  # type: ignore[method-assign]
+    setattr(engine, "keep_email", keep)  # noqa: B010  # a method replaced on one instance
 
 
 # ---- variants that need their own ASGI behaviour ----------------------------------------
@@ -387,14 +411,16 @@ class _RacyRevoke:
         match = re.fullmatch(r"/v1/renders/([^/]+)/shares/([^/]+)", scope.get("path", ""))
         if scope["type"] == "http" and scope["method"] == "DELETE" and match:
             store = _store(self.app)
-            owner = store._render_owner.get(match.group(1))
-            box = store._sandboxes[owner] if owner is not None else None
-            share = box.shares.get(match.group(2)) if box is not None else None
-            if box is not None and share is not None and share.revoked_at is None:
+            engine = _engine(store)
+            owner = next((b for b in engine._boxes.values() if match.group(1) in b.renders), None)
+            share = owner.shares.get(match.group(2)) if owner is not None else None
+            if owner is not None and share is not None and share.revoked_at is None:
+                box = await store._project(owner.project.id)
+                assert box is not None
                 await asyncio.sleep(0.05)  # the window another request slips through
-                box.shares[share.id] = domain.revoke(share, box.clock.now())
+                owner.shares[share.id] = domain.revoke(share, box.now())
                 body = orjson.dumps(
-                    {"id": share.id, "revokedAt": domain.format_timestamp(box.clock.now())}
+                    {"id": share.id, "revokedAt": domain.format_timestamp(box.now())}
                 )
                 await send(
                     {
@@ -601,14 +627,15 @@ def _revoked_at_drifts(
 
 
 def _revoke_through_any_render(store: Store) -> None:
-    def revoke(project: Any, render_id: str, share_id: str) -> domain.Share:
-        store._render(project, render_id)  # the render must exist, but need not be the parent
-        box = store._box(project)
-        share = box.shares.get(share_id)
+    engine = _engine(store)
+
+    async def revoke(box: Any, render_id: str, share_id: str) -> domain.Share:
+        await store._render(box, render_id)  # the render must exist, but need not be the parent
+        shares = engine._boxes[box.project.id].shares
+        share = shares.get(share_id)
         if share is None or share.revoked_at is not None:
             raise errors.NotFound("Share not found")
-        revoked = domain.revoke(share, box.clock.now())
-        box.shares[share_id] = revoked
+        revoked = shares[share_id] = domain.revoke(share, box.now())
         return revoked
 
     store.revoke_share = revoke  # type: ignore[method-assign]
