@@ -106,6 +106,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
+            await store.start()
             yield
         finally:
             await dispatcher.aclose()

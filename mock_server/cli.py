@@ -6,6 +6,7 @@ that names it).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
@@ -13,6 +14,7 @@ import resource
 from pathlib import Path
 
 import click
+from starlette.applications import Starlette
 
 from mock_server.edge import RedactTokens, http_protocol
 from mock_server.seed import Seed, SeedError, default_seed_path, load_seed
@@ -86,6 +88,21 @@ def _raise_descriptor_limit() -> None:
     show_default=True,
 )
 @click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--store",
+    "store",
+    default=None,
+    metavar="memory|redis://HOST:PORT/DB",
+    help="Where state lives (default: CRAFTKIT_MOCK_STORE, else memory). With Redis, any "
+    "number of mock processes on one Redis act as one mock.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 512),
+    help="Worker processes serving one port; above 1 needs the Redis store.",
+)
 def main(
     host: str,
     port: int,
@@ -93,6 +110,8 @@ def main(
     seed_path: Path | None,
     log_level: str,
     access_log: bool,
+    store: str | None,
+    workers: int,
 ) -> None:
     """Start the Craftkit Shares & delivery reference mock.
 
@@ -100,11 +119,22 @@ def main(
     APP_URL, RESEND_API_KEY, EMAIL_FROM, RESEND_BASE_URL, S3_PUBLIC_URL) and mock-only
     CRAFTKIT_MOCK_* variables; see README.md.
     """
+    # Worker processes read their settings from the environment, so options go there first.
+    if store is not None:
+        os.environ["CRAFTKIT_MOCK_STORE"] = store
+    if seed_path is not None:
+        os.environ["CRAFTKIT_MOCK_SEED"] = str(seed_path)
     try:
         settings = Settings.from_env(os.environ)
         seed = load_seed(seed_path or default_seed_path())
     except (SettingsError, SeedError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if workers > 1 and settings.store_url is None:
+        raise click.UsageError(
+            f"--workers {workers} needs the Redis store (--store redis://HOST:PORT/DB): with the "
+            "in-memory store each worker would hold its own projects, keys and shares, and a "
+            "request would see whichever worker it reached"
+        )
     if not is_loopback(host):
         if not allow_remote:
             raise click.UsageError(
@@ -118,6 +148,8 @@ def main(
                 "answers only requests that send it as X-Craftkit-Control-Token"
             )
         click.echo(f"Listening beyond loopback on {host}: the control API requires its token.")
+    if settings.store_url is not None:
+        _check_store(settings, seed)
     _raise_descriptor_limit()
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
 
@@ -126,10 +158,12 @@ def main(
     from mock_server.app import create_app
 
     config = uvicorn.Config(
-        create_app(settings, seed),
+        "mock_server.cli:worker_app" if workers > 1 else create_app(settings, seed),
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
-        http=http_protocol(settings),
+        http="mock_server.edge:FROM_ENVIRONMENT" if workers > 1 else http_protocol(settings),
         log_level=log_level,
         access_log=access_log,
         proxy_headers=False,  # CRAFTKIT_MOCK_TRUST_FORWARDED_FOR decides, not uvicorn
@@ -141,4 +175,48 @@ def main(
     shown_host = f"[{host}]" if ":" in host else host
     for line in banner(seed, f"http://{shown_host}:{actual_port}"):
         click.echo(line)
-    uvicorn.Server(config).run(sockets=[sock])
+    if settings.store_url is not None:
+        click.echo(f"  state in {_describe(settings)}, {workers} worker process(es)")
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+def worker_app() -> Starlette:
+    """The app of one ``--workers`` process: settings and seed from the environment."""
+    from mock_server.app import create_app
+
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    seed_path = os.environ.get("CRAFTKIT_MOCK_SEED")
+    return create_app(seed=load_seed(Path(seed_path) if seed_path else default_seed_path()))
+
+
+def _describe(settings: Settings) -> str:
+    from mock_server.redis_engine import safe_url
+
+    return f"Redis at {safe_url(settings.store_url or '')} (prefix {settings.store_prefix!r})"
+
+
+def _check_store(settings: Settings, seed: Seed) -> None:
+    """Before serving: Redis answers, and every process on it uses the same token secret."""
+    from mock_server.app import create_app
+    from mock_server.engine import StoreUnavailable
+    from mock_server.store import MisconfiguredError
+
+    async def check() -> None:
+        store = create_app(settings, seed).state.store
+        try:
+            await store.engine.ping()
+            await store.start()
+        finally:
+            await store.engine.aclose()
+
+    try:
+        asyncio.run(check())
+    except StoreUnavailable as exc:
+        raise click.UsageError(f"cannot reach {_describe(settings)}: {exc}") from None
+    except MisconfiguredError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import os
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -155,3 +156,14 @@ def http_protocol(settings: Settings) -> type[GuardedHttpToolsProtocol]:
             "max_headers": settings.max_headers,
         },
     )
+
+
+def __getattr__(name: str) -> type[GuardedHttpToolsProtocol]:
+    """``mock_server.edge:FROM_ENVIRONMENT``: the protocol with the environment's settings.
+
+    uvicorn's worker processes import the protocol by name; each builds it from the
+    environment it inherited, as its app does.
+    """
+    if name == "FROM_ENVIRONMENT":
+        return http_protocol(Settings.from_env(os.environ))
+    raise AttributeError(name)

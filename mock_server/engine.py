@@ -113,6 +113,9 @@ class Engine(Protocol):
     async def wipe(self) -> None:
         """Forget every project, clock, fault, mail and journal entry."""
 
+    async def claim(self, name: str, value: str) -> str:
+        """Set a mock-wide value unless one is set; the value that is set now."""
+
     # ---- projects -----------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
@@ -126,9 +129,6 @@ class Engine(Protocol):
 
     async def touch(self, project_id: str) -> None:
         """Note that a project is in use: it is dropped only after a long idle time."""
-
-    async def project_ids(self) -> list[str]:
-        """Every project the engine holds."""
 
     async def clear_project(self, project_id: str, *, delete: bool) -> None:
         """Forget a project's contents, clock, faults and journal; keep its key.
@@ -149,9 +149,6 @@ class Engine(Protocol):
         A project that follows the shared clock starts from it; the stored state is left as
         it was when ``change`` raises.
         """
-
-    async def follow_shared_clock(self, project_id: str | None) -> None:
-        """A project follows the shared clock again; ``None``: the shared one runs in real time."""
 
     async def set_faults(self, project_id: str | None, changes: dict[str, Any]) -> None:
         """Set some fault switches, shared or a project's own."""

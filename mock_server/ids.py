@@ -63,6 +63,10 @@ class ShareTokenMinter:
         """128 random bits for one share."""
         return secrets.token_bytes(NONCE_BYTES)
 
+    def fingerprint(self) -> str:
+        """A digest that tells two secrets apart without revealing either."""
+        return hashlib.blake2b(b"craftkit-mock secret check", key=self._secret).hexdigest()
+
     def token(self, nonce: bytes) -> str:
         """The share token for a nonce: ``cks_`` + 43 URL-safe characters."""
         # Keyed BLAKE2b is a MAC in its own right and, here, twice as fast as HMAC-SHA256:

@@ -100,6 +100,10 @@ class MemoryEngine:
         """Forget everything."""
         self._wipe()
 
+    async def claim(self, name: str, value: str) -> str:
+        """Only one process: the value is always this process's own."""
+        return value
+
     # ---- projects -------------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
@@ -131,10 +135,6 @@ class MemoryEngine:
             idle = [p for p, b in self._boxes.items() if now - b.used > self._limits.idle_seconds]
             for stale in idle:
                 self._drop(self._boxes[stale])
-
-    async def project_ids(self) -> list[str]:
-        """Every project held."""
-        return list(self._boxes)
 
     def _drop(self, box: _Box) -> None:
         """Forget a project entirely, keys included."""
@@ -179,13 +179,6 @@ class MemoryEngine:
         box = self._boxes[project_id]
         box.clock = change(box.clock or self._shared.clock)
         return box.clock
-
-    async def follow_shared_clock(self, project_id: str | None) -> None:
-        """Drop a project's own clock; or set the shared one back to real time."""
-        if project_id is None:
-            self._shared = replace(self._shared, clock=ClockState())
-        elif project_id in self._boxes:
-            self._boxes[project_id].clock = None
 
     async def set_faults(self, project_id: str | None, changes: dict[str, Any]) -> None:
         """Set fault switches."""

@@ -22,6 +22,7 @@ one Redis; ``{p:ID}`` is the hash tag that puts all of one project's keys in one
     P:journal            list    answered requests of no project (capped)
     P:{ip:ADDRESS}:rate  zset    an address's requests in the last minute
     P:seq                string  the mock-wide mail order
+    P:claim:NAME         string  a mock-wide fact every process must agree on
 
 Every write is one Lua script or one MULTI transaction over keys of one project, so it is
 atomic across processes and works on Redis Cluster (one slot per script). Every key
@@ -87,6 +88,8 @@ _FAULT = "fault:"
 _MINUTE_MS = 60_000
 TIMEOUT_SECONDS = 2.0
 """How long one Redis call may take before the request is answered with the outage."""
+POOL_SIZE = 64
+"""Connections to Redis per mock process."""
 
 
 def safe_url(url: str) -> str:
@@ -110,13 +113,18 @@ class RedisEngine:
         self._ttl = max(1, int(limits.idle_seconds * 1000))
         self._refresh_every = min(limits.idle_seconds / 4, 3600.0)
         self._refreshed: dict[str, float] = {}
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
+        # A bounded pool that makes a request wait for a free connection (up to the
+        # timeout) rather than fail when many arrive at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=POOL_SIZE,
+            timeout=TIMEOUT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS,
             socket_timeout=TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=5,
         )
+        self._client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         register = self._client.register_script
         self._add_project = register(redis_scripts.ADD_PROJECT)
         self._clear_project = register(redis_scripts.CLEAR_PROJECT)
@@ -174,7 +182,10 @@ class RedisEngine:
         """Unlink every key under the prefix."""
         with self._reachable():
             batch: list[bytes] = []
+            claims = self._global("claim", "").encode()
             async for key in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
+                if key.startswith(claims):
+                    continue
                 batch.append(key)
                 if len(batch) >= 1000:
                     await self._client.unlink(*batch)
@@ -182,6 +193,13 @@ class RedisEngine:
             if batch:
                 await self._client.unlink(*batch)
         self._refreshed.clear()
+
+    async def claim(self, name: str, value: str) -> str:
+        """SET NX, then GET: whoever set it first decides (it survives ``wipe``)."""
+        key = self._global("claim", name)
+        await self._run(self._client.set(key, value, nx=True))
+        found = await self._run(self._client.get(key))
+        return value if found is None else str(found.decode())
 
     # ---- projects -------------------------------------------------------------------
 
@@ -297,11 +315,6 @@ class RedisEngine:
             await self._client.transaction(attempt, key)
         assert changed is not None
         return changed
-
-    async def follow_shared_clock(self, project_id: str | None) -> None:
-        """Drop a project's own clock, or the shared one's offset."""
-        key = self._global("shared") if project_id is None else self._key(project_id, "meta")
-        await self._run(self._client.hdel(key, "clock"))
 
     async def set_faults(self, project_id: str | None, changes: dict[str, Any]) -> None:
         """HSET the switches (one command: atomic)."""

@@ -9,6 +9,7 @@ A bad value fails at start with a message that names the variable, never later.
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -55,6 +56,16 @@ class Settings:
     sandbox_idle_seconds: float = 7 * 24 * 3600
     idempotency_keys: int = 10_000
     dedup_keys: int = 10_000
+
+    def __post_init__(self) -> None:
+        """Refuse a combination that cannot work, whichever way the settings were made."""
+        if self.store_url is not None and self.token_secret is None:
+            raise SettingsError(
+                "CRAFTKIT_MOCK_STORE=redis needs CRAFTKIT_MOCK_TOKEN_SECRET (32 to 128 hex "
+                "digits, the same for every mock process): share links are derived with it, "
+                "so every process must show the same ones and they must survive restarts. "
+                f"For example: CRAFTKIT_MOCK_TOKEN_SECRET={secrets.token_hex(32)}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -74,6 +74,10 @@ class EmailSent:
     sent_at: datetime
 
 
+class MisconfiguredError(RuntimeError):
+    """The mock cannot start as configured; the message says what to change."""
+
+
 class Store:
     """The mock's operations."""
 
@@ -94,6 +98,16 @@ class Store:
         self._pdfs: collections.OrderedDict[str, bytes] = collections.OrderedDict()
 
     # ---- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check that every process on this store derives share links with one secret."""
+        mine = self.minter.fingerprint()
+        if await self.engine.claim("token-secret", mine) != mine:
+            raise MisconfiguredError(
+                f"Another mock process on {self.engine.description} uses a different "
+                "CRAFTKIT_MOCK_TOKEN_SECRET: its share links would not open here. Give every "
+                "process the same secret (or a store prefix of its own)."
+            )
 
     async def reset(self) -> None:
         """Forget everything and load the seed again; the shared clock runs in real time."""

@@ -13,10 +13,12 @@ deadlines, and malformed requests answered in the envelope.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -151,6 +153,66 @@ class RedisServer:
     def __enter__(self) -> RedisServer:
         self.start()
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MockProcess:
+    """``craftkit-mock --port 0 ARGS`` in a process of its own; its URL once it listens.
+
+    For tests of what only separate processes show: several workers, several mocks on one
+    Redis, a restart.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self._command = [sys.executable, "-m", "mock_server", "--port", "0", *args]
+        self._env = {**os.environ, **(env or {})}
+        self._process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start it; the base URL from its banner, once ``/health`` answers."""
+        self._process = subprocess.Popen(
+            self._command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self._env,
+        )
+        assert self._process.stdout is not None
+        first = self._process.stdout.readline()
+        if not first.startswith("Craftkit mock:"):
+            rest = self._process.communicate(timeout=timeout)[0]
+            raise RuntimeError(f"the mock did not start: {first}{rest}")
+        self.url = first.split()[2]
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                host, port = self.url.rsplit("/", 1)[1].rsplit(":", 1)
+                with socket.create_connection((host, int(port)), 1) as conn:
+                    conn.sendall(b"GET /health HTTP/1.1\r\nHost: mock\r\n\r\n")
+                    if conn.recv(16).startswith(b"HTTP/1.1 200"):
+                        return self.url
+            except OSError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the mock did not answer /health")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop it as Ctrl-C would, and wait (workers included)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+            self._process = None
+
+    def __enter__(self) -> str:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -80,6 +80,7 @@ def make_app(backend: str, request: pytest.FixtureRequest) -> AppFactory:
     store: dict[str, Any] = {}
     if backend == "redis":
         store["store_url"] = request.getfixturevalue("redis_url")
+        store["token_secret"] = bytes(range(32))
 
     def build(**settings: Any) -> Starlette:
         prefix = {"store_prefix": f"t{uuid.uuid4().hex[:12]}"} if store else {}
