@@ -124,7 +124,7 @@ class RedisEngine:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=5,
         )
-        self._client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # closed with it
         register = self._client.register_script
         self._add_project = register(redis_scripts.ADD_PROJECT)
         self._clear_project = register(redis_scripts.CLEAR_PROJECT)
