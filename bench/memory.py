@@ -1,12 +1,13 @@
 """How much memory the mock's store needs for N shares (default 100,000).
 
-Shares are created through the store's own ``create_share``, the code path the API uses
+Shares are created through the store's own ``create_share`` (in-memory engine), the code path the API uses
 minus HTTP, spread over renders of 100 shares each; the figure is the process's resident
 set size after the shares exist, and its growth over the empty mock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import sys
@@ -26,22 +27,22 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def main(count: int) -> None:
+async def main(count: int) -> None:
     """Create ``count`` shares and print the RSS figures as JSON."""
     app = create_app()
     store = app.state.store
-    project = store.authenticate("ck_test_acme_seed_7f3c9d2e4b1a")
+    project = await store.authenticate("ck_test_acme_seed_7f3c9d2e4b1a")
     gc.collect()
     before = rss_mib()
     expiry = parse_timestamp("2030-12-31T23:59:59Z")
     render_id = ""
     for index in range(count):
         if index % 100 == 0:
-            render, _ = store.control_create_render(
+            render, _ = await store.control_create_render(
                 project, status="succeeded", slug="invoice", data={"n": index}
             )
             render_id = render.id
-        store.create_share(
+        await store.create_share(
             project,
             render_id,
             channel="link",
@@ -59,4 +60,4 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))

@@ -24,6 +24,7 @@ from mock_server.engine import Engine, Limits, StoreUnavailable
 from mock_server.gate import RequestGate, store_unreachable
 from mock_server.ids import ShareTokenMinter
 from mock_server.memory_engine import MemoryEngine
+from mock_server.present import ShareListEncoder
 from mock_server.routes import api_routes
 from mock_server.seed import Seed, default_seed_path, load_seed
 from mock_server.settings import Settings
@@ -130,4 +131,5 @@ def create_app(
         craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
     )
     app.state.email = dispatcher
+    app.state.share_lists = ShareListEncoder(store.share_token)
     return app

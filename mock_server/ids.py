@@ -18,6 +18,8 @@ from datetime import datetime
 SHARE_TOKEN_PREFIX = "cks_"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 NONCE_BYTES = 16
+TOKEN_CACHE_SIZE = 65_536
+"""Derived share tokens a minter keeps (about 8 MB at most)."""
 
 
 _TOKEN = re.compile(rf"{SHARE_TOKEN_PREFIX}[A-Za-z0-9_-]*?([A-Za-z0-9_-]{{0,4}})(?=[/?\s\"]|$)")
@@ -57,6 +59,10 @@ class ShareTokenMinter:
 
     def __init__(self, secret: bytes | None = None) -> None:
         self._secret = secret or secrets.token_bytes(32)
+        # Share lists show every row's token on every request, so derived tokens are kept
+        # here, beside the secret that derives them (the store still holds none). Bounded:
+        # the whole cache is dropped when it is full.
+        self._derived: dict[bytes, str] = {}
 
     @staticmethod
     def new_nonce() -> bytes:
@@ -69,6 +75,14 @@ class ShareTokenMinter:
 
     def token(self, nonce: bytes) -> str:
         """The share token for a nonce: ``cks_`` + 43 URL-safe characters."""
+        token = self._derived.get(nonce)
+        if token is None:
+            if len(self._derived) >= TOKEN_CACHE_SIZE:
+                self._derived.clear()
+            token = self._derived[nonce] = self._derive(nonce)
+        return token
+
+    def _derive(self, nonce: bytes) -> str:
         # Keyed BLAKE2b is a MAC in its own right and, here, twice as fast as HMAC-SHA256:
         # a list of 100 shares derives 100 tokens per request.
         mac = hashlib.blake2b(nonce, key=self._secret, digest_size=32).digest()

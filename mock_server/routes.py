@@ -128,11 +128,8 @@ async def list_shares(request: Request) -> Response:
     store = store_of(request)
     rows = await store.list_shares(box, request.path_params["id"])
     base = _share_base(request, box.project.share_domain)
-    shares = [
-        present.listed_share(share, store.share_token(share), clicks, base)
-        for share, clicks in rows
-    ]
-    return JSONResponse({"shares": shares})
+    encoder: present.ShareListEncoder = request.app.state.share_lists
+    return Response(encoder.body(rows, base), media_type="application/json")
 
 
 async def shares(request: Request) -> Response:
