@@ -53,6 +53,12 @@ class ClockState:
     offset_ms: int = 0
     frozen_at_ms: int | None = None
 
+    def current(self) -> datetime:
+        """The clock's time now (``now(real_now())``, in fewer steps: it is read per request)."""
+        if self.frozen_at_ms is not None:
+            return EARLIEST + timedelta(milliseconds=self.frozen_at_ms)
+        return EARLIEST + timedelta(milliseconds=int(time.time() * 1000) + self.offset_ms)
+
     def now(self, real: datetime) -> datetime:
         """The clock's time when the real time is ``real``: UTC, in whole milliseconds."""
         if self.frozen_at_ms is not None:

@@ -35,20 +35,21 @@ class Project:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedState:
+    """The whole mock's clock and fault switches (a project's own override them)."""
+
+    clock: ClockState = field(default_factory=ClockState)
+    faults: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxState:
     """A project as its engine keeps it: the record, its own clock (if moved) and faults."""
 
     project: Project
     clock: ClockState | None = None
     faults: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SharedState:
-    """The whole mock's clock and fault switches (a project's own override them)."""
-
-    clock: ClockState = field(default_factory=ClockState)
-    faults: dict[str, Any] = field(default_factory=dict)
+    shared: SharedState = field(default_factory=SharedState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,10 @@ class Engine(Protocol):
         """The project holding a key (deleted or not)."""
 
     async def sandbox(self, project_id: str) -> SandboxState | None:
-        """A project with its own clock and faults; ``None`` if unknown or expired."""
+        """A project with its own clock and faults, and the shared ones.
+
+        Read together, as a request needs both; ``None`` if unknown or expired.
+        """
 
     async def touch(self, project_id: str) -> None:
         """Note that a project is in use: it is dropped only after a long idle time."""

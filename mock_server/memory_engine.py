@@ -122,7 +122,9 @@ class MemoryEngine:
     async def sandbox(self, project_id: str) -> SandboxState | None:
         """The project with its own clock and faults."""
         box = self._boxes.get(project_id)
-        return None if box is None else SandboxState(box.project, box.clock, dict(box.faults))
+        if box is None:
+            return None
+        return SandboxState(box.project, box.clock, dict(box.faults), self._shared)
 
     async def touch(self, project_id: str) -> None:
         """Mark the project used now; sweep idle ones at most once a minute."""

@@ -229,10 +229,13 @@ class RedisEngine:
         return None if found is None else found.decode()
 
     async def sandbox(self, project_id: str) -> SandboxState | None:
-        """The project with its own clock and faults (one HGETALL)."""
-        meta: dict[bytes, bytes] = await self._run(
-            self._client.hgetall(self._key(project_id, "meta"))
-        )
+        """The project with its own clock and faults, and the shared ones (one trip)."""
+
+        def read(pipe: Pipeline) -> None:
+            pipe.hgetall(self._key(project_id, "meta"))
+            pipe.hgetall(self._global("shared"))
+
+        meta, shared = await self._pipeline(read)
         raw = meta.get(b"project")
         if raw is None:
             return None
@@ -241,6 +244,7 @@ class RedisEngine:
             codec.decode_project(raw, b"deleted" in meta),
             None if clock is None else codec.decode_clock(clock),
             _faults(meta),
+            _shared(shared),
         )
 
     async def touch(self, project_id: str) -> None:
@@ -289,11 +293,7 @@ class RedisEngine:
 
     async def shared(self) -> SharedState:
         """The shared clock and faults (one HGETALL)."""
-        meta: dict[bytes, bytes] = await self._run(self._client.hgetall(self._global("shared")))
-        clock = meta.get(b"clock")
-        return SharedState(
-            ClockState() if clock is None else codec.decode_clock(clock), _faults(meta)
-        )
+        return _shared(await self._run(self._client.hgetall(self._global("shared"))))
 
     async def change_clock(
         self, project_id: str | None, change: Callable[[ClockState], ClockState]
@@ -622,6 +622,11 @@ class RedisEngine:
             for pattern in patterns:
                 async for key in self._client.scan_iter(match=pattern, count=1000):
                     await self._client.unlink(key)
+
+
+def _shared(meta: dict[bytes, bytes]) -> SharedState:
+    clock = meta.get(b"clock")
+    return SharedState(ClockState() if clock is None else codec.decode_clock(clock), _faults(meta))
 
 
 def _faults(meta: dict[bytes, bytes]) -> dict[str, Any]:

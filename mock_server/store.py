@@ -60,7 +60,7 @@ class Sandbox:
 
     def now(self) -> datetime:
         """The project's time."""
-        return self.clock.now(real_now())
+        return self.clock.current()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,7 @@ class Store:
             if state is None:
                 return None
         await self.engine.touch(project_id)
-        shared = await self.engine.shared()
+        shared = state.shared
         faults = {**shared.faults, **state.faults}
         return Sandbox(
             state.project,
