@@ -1,8 +1,8 @@
 """How much memory the mock's store needs for N shares (default 100,000).
 
-Shares are created through the store's own ``create_share`` (in-memory engine), the code path the API uses
-minus HTTP, spread over renders of 100 shares each; the figure is the process's resident
-set size after the shares exist, and its growth over the empty mock.
+Shares are created through the store's own ``create_share`` on the in-memory engine, the
+code path the API uses minus HTTP, spread over renders of 100 shares each; the figure is the
+process's resident set size after the shares exist, and its growth over the empty mock.
 """
 
 from __future__ import annotations

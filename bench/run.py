@@ -173,8 +173,10 @@ def _peer(name: str) -> Path:
 
 
 def bench_json_server(args: argparse.Namespace, rows: list[dict[str, object]]) -> list[Result]:
-    """json-server with the mock's 100 rows as its ``shares`` collection (it writes the file
-    on every create, as it does for any partner)."""
+    """json-server with the mock's 100 rows as its ``shares`` collection.
+
+    It writes the file on every create, as it does for any partner.
+    """
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "db.json"
         database.write_text(json.dumps({"shares": rows}), encoding="utf-8")
