@@ -118,8 +118,13 @@ def wrk(
     url: str,
     args: argparse.Namespace,
     body: Mapping[str, object] | None = None,
+    key: str = KEY,
+    script: Path | None = None,
 ) -> Result:
-    """Run wrk against one URL (a POST with a JSON body when ``body`` is given)."""
+    """Run wrk against one URL.
+
+    A POST with a JSON body when ``body`` is given, or the requests a Lua ``script`` makes.
+    """
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -127,18 +132,18 @@ def wrk(
         f"-d{args.duration}s",
         "--latency",
         "-H",
-        f"Authorization: Bearer {KEY}",
+        f"Authorization: Bearer {key}",
     ]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as body_script:
         if body is not None:
-            script.write(
+            body_script.write(
                 'wrk.method = "POST"\n'
                 f"wrk.body = {json.dumps(json.dumps(body))}\n"
                 'wrk.headers["Content-Type"] = "application/json"\n'
             )
-    command += ["-s", script.name, url]
+    command += ["-s", str(script or body_script.name), url]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    Path(script.name).unlink()
+    Path(body_script.name).unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _milliseconds(re.search(r"^\s+50%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
     p99 = _milliseconds(re.search(r"^\s+99%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]

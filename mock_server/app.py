@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 import craftkit_spec
@@ -80,6 +80,11 @@ def make_engine(settings: Settings) -> Engine:
     return RedisEngine(settings.store_url, settings.store_prefix, limits)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left before its body arrived: nobody to answer, nothing to log."""
+    return Response(status_code=400)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     """Anything else: the envelope with 500, never a stack trace."""
     return _error_response(errors.Internal())
@@ -119,6 +124,7 @@ def create_app(
         exception_handlers={
             errors.ApiError: _api_error,
             StoreUnavailable: _store_down,
+            ClientDisconnect: _client_gone,
             HTTPException: _http_error,
             Exception: _unexpected,
         },

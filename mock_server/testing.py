@@ -12,6 +12,7 @@ deadlines, and malformed requests answered in the envelope.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -186,6 +187,11 @@ class MockProcess:
             rest = self._process.communicate(timeout=timeout)[0]
             raise RuntimeError(f"the mock did not start: {first}{rest}")
         self.url = first.split()[2]
+        # Keep reading what it prints, or a full pipe would stop it mid-request.
+        self._lines: collections.deque[str] = collections.deque([first], maxlen=200)
+        threading.Thread(
+            target=self._lines.extend, args=(self._process.stdout,), daemon=True
+        ).start()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -200,15 +206,19 @@ class MockProcess:
                 raise RuntimeError("the mock did not answer /health")
             time.sleep(0.05)
 
+    def output(self) -> str:
+        """The last 200 lines it printed."""
+        return "".join(self._lines)
+
     def stop(self) -> None:
         """Stop it as Ctrl-C would, and wait (workers included)."""
         if self._process is not None:
             self._process.send_signal(signal.SIGINT)
             try:
-                self._process.communicate(timeout=20)
+                self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.communicate()
+                self._process.wait()
             self._process = None
 
     def __enter__(self) -> str:

@@ -264,3 +264,20 @@ def test_a_control_token_guards_the_control_api() -> None:
     assert refused.json()["error"]["code"] == "unauthorized"
     assert allowed.status_code == 200
     assert public.status_code == 200
+
+
+def test_a_client_gone_mid_body_leaves_no_traceback(
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    parts = urlsplit(base)
+    path = f"/v1/renders/{SUCCEEDED_RENDER}/shares"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: mock\r\nAuthorization: Bearer {ACME_KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    with caplog.at_level(logging.ERROR):
+        for _ in range(5):
+            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+                sock.sendall(head.encode())  # and goes before the body is all there
+        assert httpx.get(f"{base}/health").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
