@@ -32,7 +32,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import SHARE_BODY, Result, write_section, wrk
+from run import SHARE_BODY, Result, write_section, wrk
+
 from mock_server.testing import MockProcess, RedisServer
 
 MARK_BEGIN = "<!-- scale:begin -->"
