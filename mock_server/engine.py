@@ -182,8 +182,11 @@ class Engine(Protocol):
     async def share_of_token(self, token_digest: str) -> Share | None:
         """The share a link token opens (revoked or expired too)."""
 
-    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]]:
-        """A render's shares with their click counts, newest first."""
+    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]] | None:
+        """A render's shares with their click counts, newest first.
+
+        ``None`` when the project has no such render.
+        """
 
     async def revoke_share(
         self, project_id: str, render_id: str, share_id: str, at: datetime, event: EngagementEvent

@@ -246,9 +246,11 @@ class MemoryEngine:
         found = self._tokens.get(token_digest)
         return None if found is None else self._boxes[found[0]].shares[found[1]]
 
-    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]]:
+    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]] | None:
         """A render's shares, newest first, with click counts."""
         box = self._boxes[project_id]
+        if render_id not in box.renders:
+            return None
         shares = [box.shares[share_id] for share_id in box.shares_by_render.get(render_id, ())]
         if render_id in box.out_of_order:
             shares = domain.newest_first(shares)

@@ -90,6 +90,8 @@ TIMEOUT_SECONDS = 2.0
 """How long one Redis call may take before the request is answered with the outage."""
 POOL_SIZE = 64
 """Connections to Redis per mock process."""
+DECODED_SHARES = 65_536
+"""Decoded shares a process keeps (the whole cache is dropped when full)."""
 
 
 def safe_url(url: str) -> str:
@@ -113,6 +115,7 @@ class RedisEngine:
         self._ttl = max(1, int(limits.idle_seconds * 1000))
         self._refresh_every = min(limits.idle_seconds / 4, 3600.0)
         self._refreshed: dict[str, float] = {}
+        self._shares_seen: dict[tuple[bytes, int, bytes | None], Share] = {}
         # A bounded pool that makes a request wait for a free connection (up to the
         # timeout) rather than fail when many arrive at once.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -134,6 +137,7 @@ class RedisEngine:
         self._record = register(redis_scripts.RECORD_EVENT)
         self._record_recipient = register(redis_scripts.RECORD_RECIPIENT_EVENT)
         self._admit = register(redis_scripts.ADMIT)
+        self._list_shares = register(redis_scripts.LIST_SHARES)
         self._keep_latest = register(redis_scripts.KEEP_LATEST)
         self._refresh = register(redis_scripts.REFRESH)
 
@@ -420,31 +424,34 @@ class RedisEngine:
         project_id, share_id = found.decode().split(" ", 1)
         return await self._share(project_id, share_id)
 
-    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]]:
-        """The render's range of the order set, newest first, then the shares in one trip."""
-        order = self._key(project_id, "order")
-        members: list[bytes] = await self._run(
-            self._client.zrevrangebylex(order, f"[{render_id}|\xff", f"[{render_id}|")
-        )
-        if not members:
-            return []
-        numbered = [m.decode().rsplit("|", 2)[1:] for m in members]
-        ids = [share_id for _, share_id in numbered]
-        shares, revoked, clicks = self._keys(project_id, "shares", "revoked", "clicks")
-
-        def read(pipe: Pipeline) -> None:
-            pipe.hmget(shares, ids)
-            pipe.hmget(revoked, ids)
-            pipe.hmget(clicks, ids)
-
-        raws, revocations, counts = await self._pipeline(read)
-        return [
-            (codec.decode_share(raw, int(seq), revocation), int(count or 0))
-            for (seq, _), raw, revocation, count in zip(
-                numbered, raws, revocations, counts, strict=True
+    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]] | None:
+        """The render's shares, newest first, in one script (``None``: no such render)."""
+        found = await self._run(
+            self._list_shares(
+                keys=self._keys(project_id, "renders", "order", "shares", "revoked", "clicks"),
+                args=[render_id],
             )
-            if raw is not None
-        ]
+        )
+        if found is None:
+            return None
+        rows = []
+        for at in range(0, len(found), 4):
+            member, raw, revocation, clicks = found[at : at + 4]
+            if raw is None:
+                continue
+            sequence = int(member.rsplit(b"|", 2)[1])
+            rows.append((self._decoded_share(raw, sequence, revocation), int(clicks or 0)))
+        return rows
+
+    def _decoded_share(self, raw: bytes, sequence: int, revocation: bytes | None) -> Share:
+        """A share decoded once per state: lists decode the same rows on every request."""
+        key = (raw, sequence, revocation)
+        share = self._shares_seen.get(key)
+        if share is None:
+            if len(self._shares_seen) >= DECODED_SHARES:
+                self._shares_seen.clear()
+            share = self._shares_seen[key] = codec.decode_share(raw, sequence, revocation)
+        return share
 
     async def revoke_share(
         self, project_id: str, render_id: str, share_id: str, at: datetime, event: EngagementEvent

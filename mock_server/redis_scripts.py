@@ -156,6 +156,24 @@ return 1
 """
 )
 
+LIST_SHARES = """
+-- KEYS: renders, order, shares, revoked, clicks. ARGV: render id.
+-- Nothing when the render does not exist; else, newest first, for each share: its order
+-- member, the share, its revocation (or false) and its clicks (or false).
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+local first, last = '[' .. ARGV[1] .. '|', '[' .. ARGV[1] .. '|\255'
+local members = redis.call('ZREVRANGEBYLEX', KEYS[2], last, first)
+local rows = {}
+for _, member in ipairs(members) do
+  local id = string.match(member, '([^|]+)$')
+  table.insert(rows, member)
+  table.insert(rows, redis.call('HGET', KEYS[3], id))
+  table.insert(rows, redis.call('HGET', KEYS[4], id))
+  table.insert(rows, redis.call('HGET', KEYS[5], id))
+end
+return rows
+"""
+
 ADMIT = (
     _EXPIRE
     + """

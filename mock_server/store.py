@@ -467,8 +467,10 @@ class Store:
 
     async def list_shares(self, box: Sandbox, render_id: str) -> list[tuple[Share, int]]:
         """Every share of the render, newest first, revoked included, with click counts."""
-        render = await self._render(box, render_id)
-        return await self.engine.shares(box.project.id, render.id)
+        rows = await self.engine.shares(box.project.id, render_id)
+        if rows is None:
+            raise errors.NotFound("Render not found")
+        return rows
 
     async def revoke_share(self, box: Sandbox, render_id: str, share_id: str) -> Share:
         """Revoke once: an unknown, foreign or already revoked share is ``404``."""
