@@ -1,4 +1,4 @@
-"""Run an ASGI app (the mock, or a test's stand-in) on uvicorn in a thread, for tests.
+"""Real servers for tests: the mock in a thread or as a process, and ``redis-server``.
 
 For partners' Python test suites as much as for ours::
 
@@ -7,7 +7,9 @@ For partners' Python test suites as much as for ours::
 
 The server listens on loopback, on a free port the OS picks, and is stopped on exit. It
 runs with the mock's HTTP edge (``mock_server.edge``): the settings' header limits and read
-deadlines, and malformed requests answered in the envelope.
+deadlines, and malformed requests answered in the envelope. ``MockProcess`` runs
+``craftkit-mock`` itself (several workers, several mocks on one Redis, a restart), and
+``RedisServer`` a ``redis-server`` on a free loopback port with nothing on disk.
 """
 
 from __future__ import annotations
