@@ -1,5 +1,4 @@
-"""The Craftkit Shares & delivery reference mock: stateful (in memory, or on Redis), driven by
-openapi.yaml.
+"""The Craftkit Shares & delivery reference mock: stateful, driven by openapi.yaml.
 
 Importing the package is cheap: ``create_app`` (and Starlette, pydantic and jsonschema-rs
 with it) is loaded on first use, so ``import mock_server.domain`` loads only the domain.

@@ -1,9 +1,8 @@
 """Email delivery: compose the share email, then hand it to a transport.
 
 Transports: ``outbox`` keeps mail in the project's outbox for the control API to show (the
-default);
-``resend`` makes the real HTTP call to ``{RESEND_BASE_URL}/emails``; with ``none`` email is
-not configured and the API answers ``503 email_not_configured``. A provider rejection
+default); ``resend`` makes the real HTTP call to ``{RESEND_BASE_URL}/emails``; with ``none``
+email is not configured and the API answers ``503 email_not_configured``. A provider rejection
 becomes ``EmailSendFailed`` carrying the provider's own message.
 """
 
