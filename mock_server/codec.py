@@ -6,6 +6,8 @@ a share's token nonce is hex (the token itself is never written, only its digest
 
 from __future__ import annotations
 
+import base64
+import marshal
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,25 +65,41 @@ def decode_clock(raw: bytes | str) -> ClockState:
     return ClockState(offset, frozen)
 
 
+def _data(r: dict[str, Any]) -> dict[str, Any]:
+    if "deepData" in r:
+        loaded: dict[str, Any] = marshal.loads(base64.b64decode(r["deepData"]))
+        return loaded
+    data: dict[str, Any] = r["data"]
+    return data
+
+
 def encode_render(render: Render) -> bytes:
-    """A render."""
-    return orjson.dumps(
-        {
-            "id": render.id,
-            "project": render.project_id,
-            "slug": render.template_slug,
-            "name": render.template_name,
-            "version": render.version,
-            "data": render.data,
-            "created": millis(render.created_at),
-            "queue": render.queue_for // timedelta(milliseconds=1),
-            "render": render.render_for // timedelta(milliseconds=1),
-            "failure": render.failure,
-            "forced": render.forced_status,
-            "forcedAt": _opt_millis(render.forced_at),
-            "filename": render.filename,
-        }
-    )
+    """A render.
+
+    Data nested deeper than orjson writes (the API accepts up to 1,024 levels) is kept as
+    marshal (version 4, stable across Python releases) in base64.
+    """
+    fields = {
+        "id": render.id,
+        "project": render.project_id,
+        "slug": render.template_slug,
+        "name": render.template_name,
+        "version": render.version,
+        "data": render.data,
+        "created": millis(render.created_at),
+        "queue": render.queue_for // timedelta(milliseconds=1),
+        "render": render.render_for // timedelta(milliseconds=1),
+        "failure": render.failure,
+        "forced": render.forced_status,
+        "forcedAt": _opt_millis(render.forced_at),
+        "filename": render.filename,
+    }
+    try:
+        return orjson.dumps(fields)
+    except TypeError:
+        del fields["data"]
+        fields["deepData"] = base64.b64encode(marshal.dumps(render.data, 4)).decode("ascii")
+        return orjson.dumps(fields)
 
 
 def decode_render(raw: bytes | str) -> Render:
@@ -93,7 +111,7 @@ def decode_render(raw: bytes | str) -> Render:
         template_slug=r["slug"],
         template_name=r["name"],
         version=r["version"],
-        data=r["data"],
+        data=_data(r),
         created_at=instant(r["created"]),
         queue_for=timedelta(milliseconds=r["queue"]),
         render_for=timedelta(milliseconds=r["render"]),

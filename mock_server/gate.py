@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import hmac
 import time
+from datetime import datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server import errors
-from mock_server.clock import real_now
 from mock_server.engine import JournalEntry, StoreUnavailable
 from mock_server.ids import redact_tokens
 from mock_server.settings import CONTROL_TOKEN_HEADER
@@ -70,8 +70,8 @@ class RequestGate:
             now, limit, project_id = box.now(), box.faults.rate_limit_per_minute, box.project.id
         else:
             shared = await self._store.shared()
-            now = shared.clock.now(real_now())
-            limit = (await self._store.shared_faults()).rate_limit_per_minute
+            now = shared.clock.current()
+            limit = (await self._store.shared_faults(shared)).rate_limit_per_minute
             project_id = None
         if limit is not None:
             peer = scope.get("client")
@@ -82,13 +82,13 @@ class RequestGate:
                     f"Too many requests; retry after {retry_after} seconds",
                     headers={"Retry-After": str(retry_after)},
                 )
-                await self._note(scope, limited.status, box)
+                await self._note(scope, limited.status, box, now)
                 await self._answer(scope, receive, send, limited)
                 return
 
         async def journalled_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await self._note(scope, message["status"], box)
+                await self._note(scope, message["status"], box, now)
             await send(message)
 
         await self._app(scope, receive, journalled_send)
@@ -126,8 +126,8 @@ class RequestGate:
                 box = await self._store.sandbox_of_token(parts[2])
         return box if box is not None and not box.project.deleted else None
 
-    async def _note(self, scope: Scope, status: int, box: Sandbox | None) -> None:
-        at = (await self._store.shared()).clock.now(real_now()) if box is None else box.now()
+    async def _note(self, scope: Scope, status: int, box: Sandbox | None, at: datetime) -> None:
+        """Journal the answer, at the instant the request arrived on its clock."""
         entry = JournalEntry(
             scope["method"],
             redact_tokens(scope["path"]),

@@ -164,12 +164,23 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
 local first, last = '[' .. ARGV[1] .. '|', '[' .. ARGV[1] .. '|\255'
 local members = redis.call('ZREVRANGEBYLEX', KEYS[2], last, first)
 local rows = {}
-for _, member in ipairs(members) do
-  local id = string.match(member, '([^|]+)$')
-  table.insert(rows, member)
-  table.insert(rows, redis.call('HGET', KEYS[3], id))
-  table.insert(rows, redis.call('HGET', KEYS[4], id))
-  table.insert(rows, redis.call('HGET', KEYS[5], id))
+-- HMGET in chunks: one command per hash and chunk, not one per share (Redis runs scripts
+-- on its one thread), and chunks keep unpack() within Lua's stack.
+for start = 1, #members, 1000 do
+  local ids = {}
+  for at = start, math.min(start + 999, #members) do
+    ids[#ids + 1] = string.match(members[at], '([^|]+)$')
+  end
+  local shares = redis.call('HMGET', KEYS[3], unpack(ids))
+  local revoked = redis.call('HMGET', KEYS[4], unpack(ids))
+  local clicks = redis.call('HMGET', KEYS[5], unpack(ids))
+  for at = 1, #ids do
+    local n = #rows
+    rows[n + 1] = members[start + at - 1]
+    rows[n + 2] = shares[at]
+    rows[n + 3] = revoked[at]
+    rows[n + 4] = clicks[at]
+  end
 end
 return rows
 """

@@ -56,7 +56,6 @@ class Sandbox:
     project: Project
     clock: ClockState
     faults: Faults
-    clock_detached: bool = False
 
     def now(self) -> datetime:
         """The project's time."""
@@ -100,7 +99,12 @@ class Store:
     # ---- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Check that every process on this store derives share links with one secret."""
+        """Plant the seeded projects unless they are there; check the token secret.
+
+        Every process on one store must derive share links with the same secret.
+        """
+        for seeded in self._seed.projects:
+            await self._plant(seeded)
         mine = self.minter.fingerprint()
         if await self.engine.claim("token-secret", mine) != mine:
             raise MisconfiguredError(
@@ -177,7 +181,6 @@ class Store:
             state.project,
             state.clock or shared.clock,
             self._faults(faults),
-            clock_detached=state.clock is not None,
         )
 
     def _faults(self, switches: dict[str, Any]) -> Faults:
@@ -225,9 +228,9 @@ class Store:
         """The shared clock and faults (requests without a project use them)."""
         return await self.engine.shared()
 
-    async def shared_faults(self) -> Faults:
-        """The shared fault switches in force."""
-        return self._faults((await self.engine.shared()).faults)
+    async def shared_faults(self, shared: SharedState | None = None) -> Faults:
+        """The shared fault switches in force (of ``shared``, if already read)."""
+        return self._faults((shared or await self.engine.shared()).faults)
 
     async def change_clock(
         self, project_id: str | None, change: Callable[[ClockState, datetime], ClockState]

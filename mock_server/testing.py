@@ -191,9 +191,10 @@ class MockProcess:
         self.url = first.split()[2]
         # Keep reading what it prints, or a full pipe would stop it mid-request.
         self._lines: collections.deque[str] = collections.deque([first], maxlen=200)
-        threading.Thread(
+        self._drain = threading.Thread(
             target=self._lines.extend, args=(self._process.stdout,), daemon=True
-        ).start()
+        )
+        self._drain.start()
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -221,6 +222,9 @@ class MockProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            self._drain.join(timeout=5)  # it ends at the end of the output
+            assert self._process.stdout is not None
+            self._process.stdout.close()
             self._process = None
 
     def __enter__(self) -> str:

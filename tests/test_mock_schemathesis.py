@@ -14,9 +14,8 @@ import pytest
 
 from conformance.config import DEFAULT_SEED, PROFILES
 from conformance.suite.spec import schemathesis_command
-from mock_server import create_app
 from mock_server.testing import serve
-from tests.conftest import ACME_KEY
+from tests.conftest import ACME_KEY, AppFactory
 
 EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
     os.environ.get("CRAFTKIT_PROFILE", "default")
@@ -24,8 +23,10 @@ EXAMPLES = {"quick": 10, "default": 30, "thorough": 200}[
 
 
 @pytest.mark.slow
-def test_schemathesis_all_checks_all_phases_pass_against_the_mock(tmp_path: Path) -> None:
-    with serve(create_app()) as base_url:
+def test_schemathesis_all_checks_all_phases_pass_against_the_mock(
+    tmp_path: Path, make_app: AppFactory
+) -> None:
+    with serve(make_app()) as base_url:
         result = subprocess.run(
             schemathesis_command(
                 base_url,
