@@ -23,7 +23,7 @@ from mock_server.engine import JournalEntry, StoreUnavailable
 from mock_server.ids import redact_tokens
 from mock_server.settings import CONTROL_TOKEN_HEADER
 from mock_server.store import Sandbox, Store
-from mock_server.wire import SANDBOX_STATE, JSONResponse, bearer_key
+from mock_server.wire import LINK_STATE, SANDBOX_STATE, JSONResponse, bearer_key
 
 CONTROL_PREFIX = "/_mock"
 
@@ -123,7 +123,9 @@ class RequestGate:
         else:
             parts = scope["path"].split("/", 3)
             if len(parts) > 2 and parts[1] == "share":
-                box = await self._store.sandbox_of_token(parts[2])
+                link = await self._store.link(parts[2])
+                scope.setdefault("state", {})[LINK_STATE] = (parts[2], link)
+                box = None if link is None else link.box
         return box if box is not None and not box.project.deleted else None
 
     async def _note(self, scope: Scope, status: int, box: Sandbox | None, at: datetime) -> None:

@@ -21,6 +21,7 @@ from mock_server.wire import (
     JSONResponse,
     authenticate,
     client_ip,
+    looked_up_link,
     origin,
     read_json,
     store_of,
@@ -219,7 +220,7 @@ async def share_page(request: Request) -> Response:
     """``GET /share/{token}``: the recipient's page; counts a (de-duplicated) view."""
     token = request.path_params["token"]
     store = store_of(request)
-    box, share, render = await store.resolve_share(token)
+    box, share, render = await store.resolve_share(token, looked_up_link(request, token))
     if _counts(request):
         await store.record_share_event(box, share, "viewed", client_ip(request))
     note = f"<p>{html.escape(share.message)}</p>" if share.message else ""
@@ -234,7 +235,8 @@ async def share_page(request: Request) -> Response:
 async def share_download(request: Request) -> Response:
     """``GET /share/{token}/download``: the PDF; counts a (de-duplicated) download."""
     store = store_of(request)
-    box, share, render = await store.resolve_share(request.path_params["token"])
+    token = request.path_params["token"]
+    box, share, render = await store.resolve_share(token, looked_up_link(request, token))
     pdf = store.pdf(box, render)
     if _counts(request):
         await store.record_share_event(box, share, "downloaded", client_ip(request))

@@ -63,6 +63,14 @@ class Sandbox:
 
 
 @dataclass(frozen=True, slots=True)
+class Link:
+    """A share link's share and the sandbox of its project, as one request read them."""
+
+    box: Sandbox
+    share: Share
+
+
+@dataclass(frozen=True, slots=True)
 class EmailSent:
     """What ``POST /v1/renders/{id}/email`` answers."""
 
@@ -197,10 +205,11 @@ class Store:
             project_id = seeded.id
         return await self._project(project_id)
 
-    async def sandbox_of_token(self, token: str) -> Sandbox | None:
-        """The sandbox whose share the token is (active or not)."""
+    async def link(self, token: str) -> Link | None:
+        """The share a link token opens (active or not) and its project's sandbox."""
         share = await self.engine.share_of_token(digest(token))
-        return None if share is None else await self._project(share.project_id)
+        box = None if share is None else await self._project(share.project_id)
+        return None if share is None or box is None else Link(box, share)
 
     async def authenticate(self, api_key: str) -> Sandbox:
         """The key's sandbox; unknown keys are 401 and deleted projects 403."""
@@ -486,18 +495,19 @@ class Store:
             raise errors.NotFound("Share not found")
         return revoked
 
-    async def resolve_share(self, token: str) -> tuple[Sandbox, Share, Render]:
+    async def resolve_share(
+        self, token: str, looked_up: Link | None = None
+    ) -> tuple[Sandbox, Share, Render]:
         """The active share behind a public token, on its project's clock; else ``404``.
 
-        Unknown, revoked and expired tokens are one and the same ``404``.
+        Unknown, revoked and expired tokens are one and the same ``404``. ``looked_up`` is
+        the token's ``link``, when the gate has read it already.
         """
-        share = await self.engine.share_of_token(digest(token))
-        if share is not None:
-            box = await self._project(share.project_id)
-            if box is not None and domain.share_resolves(share, box.now()):
-                render = await self.engine.render(box.project.id, share.render_id)
-                if render is not None:
-                    return box, share, render
+        found = looked_up or await self.link(token)
+        if found is not None and domain.share_resolves(found.share, found.box.now()):
+            render = await self.engine.render(found.box.project.id, found.share.render_id)
+            if render is not None:
+                return found.box, found.share, render
         raise errors.NotFound("Share link not found")
 
     # ---- email ----------------------------------------------------------------------

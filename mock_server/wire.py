@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import errors
-from mock_server.store import Sandbox, Store
+from mock_server.store import Link, Sandbox, Store
 from mock_server.validation import RequestValidator
 
 
@@ -45,6 +45,14 @@ def bearer_key(header: str) -> str | None:
 
 SANDBOX_STATE = "craftkit_sandbox"
 """Where the gate leaves the sandbox it found for the request's key: ``(key, sandbox)``."""
+LINK_STATE = "craftkit_link"
+"""Where the gate leaves what it found for a share link's token: ``(token, link)``."""
+
+
+def looked_up_link(request: Request, token: str) -> Link | None:
+    """The gate's lookup of this token, if it made one."""
+    found = request.scope.get("state", {}).get(LINK_STATE)
+    return found[1] if found is not None and found[0] == token else None
 
 
 async def authenticate(request: Request) -> Sandbox:

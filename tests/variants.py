@@ -139,7 +139,7 @@ def _hide_email_shares(store: Store) -> None:
 def _resolver(store: Store, ignores: Callable[[domain.Share, Any], bool]) -> None:
     """Replace the link resolver: let through the shares ``ignores`` says not to refuse."""
 
-    async def resolve(token: str) -> tuple[Any, domain.Share, domain.Render]:
+    async def resolve(token: str, looked_up: Any = None) -> tuple[Any, domain.Share, domain.Render]:
         share = await store.engine.share_of_token(digest(token))
         box = None if share is None else await store._project(share.project_id)
         if share is None or box is None:
