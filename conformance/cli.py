@@ -18,6 +18,7 @@ from rich.table import Table
 
 import craftkit_spec
 from conformance import options
+from conformance.config import RunConfig
 from conformance.report import print_report, write_junit, write_report
 from conformance.rules import Rule, all_rules
 from conformance.runner import ConformanceSession, SetupError, select_rules
@@ -88,6 +89,57 @@ def _run_rules(session: ConformanceSession, rules: list[Rule], console: Console)
             progress.update(task, description=rule.id)
             session.run_rule(rule)
             progress.advance(task)
+
+
+@main.command()
+@options.click_options
+@click.option(
+    "--reference-url",
+    help="The reference mock to compare with (default: one started here, in-process).",
+)
+@click.option(
+    "--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a .json or .md report.",
+)
+def diff(
+    reference_url: str | None, junit_xml: Path | None, report_path: Path | None, **values: Any
+) -> None:
+    """Run the same sequences against BASE_URL and the reference mock; show where they differ.
+
+    Exit codes: 0 nothing differs beyond Part B decisions, 1 the target departs from the
+    contract, 2 the run could not be set up.
+    """
+    from conformance.differential.lockstep import run_lockstep
+    from conformance.differential.reference import reference_mock
+    from conformance.differential.report import print_report as print_diff
+    from conformance.differential.report import write_junit as write_diff_junit
+    from conformance.differential.report import write_report as write_diff_report
+
+    console = Console(stderr=False)
+    try:
+        config = options.run_config(values)
+    except options.OptionError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        with reference_mock(reference_url) as reference:
+            reference_config = RunConfig(
+                base_url=reference, profile=config.profile, seed=config.seed
+            )
+            result = run_lockstep(config, reference_config)
+    except SetupError as exc:
+        console.print(f"[bold red]cannot run:[/] {exc}")
+        sys.exit(2)
+    print_diff(result, console)
+    if junit_xml:
+        write_diff_junit(result, junit_xml)
+    if report_path:
+        write_diff_report(result, report_path)
+    sys.exit(0 if result.passed else 1)
 
 
 @main.command()

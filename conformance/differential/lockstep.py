@@ -1,0 +1,584 @@
+"""The same sequences against a target and the reference mock, step by step, side by side.
+
+A run first probes the points API_NOTES Part B leaves to each deployment (an unknown method,
+an expiry with an offset, email switched off): a difference there is a decision, reported
+and never failed, and the reference is set up like the target where state depends on it
+(email off). Then a hypothesis state machine generates sequences of share operations,
+renders, links and errors on purpose; every step runs on the target, then on the reference,
+and the two answers are compared in normal form (``normal``): same status, same error code,
+same fields with correlated ids and tokens, timestamps in the same order, and the share
+lists equal after every step. The first step that differs ends the sequence; with a
+shrinking profile hypothesis then finds the shortest sequence that still differs.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    run_state_machine_as_test,
+)
+from hypothesis.stateful import rule as step
+
+import craftkit_spec
+from conformance.client import Exchange
+from conformance.config import RunConfig
+from conformance.differential.normal import Correlator, differences, opposite_order
+from conformance.runner import ConformanceSession
+from conformance.target import RESEND_TEST_RECIPIENT
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first step at which the target answers otherwise than the reference."""
+
+    title: str
+    step: int
+    sequence: tuple[str, ...]
+    target: Exchange
+    reference: Exchange
+    differences: tuple[tuple[str, Any, Any], ...]
+    source: str
+    decision: bool
+
+    @property
+    def verdict(self) -> str:
+        """Who is right, as the source decides."""
+        if self.decision:
+            return (
+                f"a legitimate difference: {self.source} is a decision a deployment may take "
+                "otherwise (reported, not failed)"
+            )
+        return f"the target departs from the contract ({self.source})"
+
+
+@dataclass
+class DiffResult:
+    """A whole differential run."""
+
+    target_url: str
+    reference_url: str
+    profile: str
+    seed: int
+    divergences: list[Divergence]
+    sequences: int
+    steps: int
+    seconds: float
+    requests: int
+    cleanup: str
+
+    @property
+    def passed(self) -> bool:
+        """Nothing differs beyond Part B decisions."""
+        return all(d.decision for d in self.divergences)
+
+
+class _Diverged(Exception):  # noqa: N818  # read as "raise _Diverged(divergence)"
+    """Ends a sequence at its first divergence (hypothesis then shrinks the sequence)."""
+
+    def __init__(self, divergence: Divergence) -> None:
+        super().__init__(divergence.title)
+        self.divergence = divergence
+
+
+@dataclass
+class Side:
+    """One server in the comparison, and what the current sequence knows of it."""
+
+    label: str
+    session: ConformanceSession
+    correlator: Correlator = field(default_factory=Correlator)
+    render: str = ""
+    baseline: set[str] = field(default_factory=set)
+    template: tuple[str, dict[str, Any]] | None = None
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: bool = True,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
+        """A request with the side's key (or none)."""
+        chosen = self.session.target.key if key else None
+        return self.session.client.request(method, path, key=chosen, json=json, headers=headers)
+
+
+# ---- where the contract says a behaviour comes from ------------------------------------
+
+
+@functools.cache
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = craftkit_spec.load_raw()["paths"]
+    return paths
+
+
+def _sources(operation_path: str, method: str, status: int) -> list[str]:
+    operation = _paths().get(operation_path, {}).get(method.lower(), {})
+    response = operation.get("responses", {}).get(str(status), {})
+    sources = response.get("x-source") or operation.get("x-source") or []
+    return [str(s) for s in sources]
+
+
+def judge(operation_path: str, method: str, reference_status: int) -> tuple[str, bool]:
+    """The source of what the reference answered, and whether it is only a Part B decision."""
+    sources = _sources(operation_path, method, reference_status)
+    if not sources:
+        return "the spec's declared behaviour", False
+    decision = all(s.startswith("notes B.") for s in sources)
+    return ", ".join(sources), decision
+
+
+# ---- comparing one step -----------------------------------------------------------------
+
+
+def _error_code(exchange: Exchange) -> str | None:
+    body = exchange.json()
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def compare(
+    target: Side, reference: Side, ours: Exchange, theirs: Exchange
+) -> tuple[str, list[tuple[str, Any, Any]]] | None:
+    """How the two answers of one step differ in normal form; ``None`` when they agree."""
+    if ours.status != theirs.status:
+        return "the status differs", [("status", ours.status, theirs.status)]
+    ours_type = ours.response_headers.get("content-type", "").split(";")[0]
+    theirs_type = theirs.response_headers.get("content-type", "").split(";")[0]
+    if ours_type != theirs_type:
+        return "the content type differs", [("content-type", ours_type, theirs_type)]
+    if ours_type != "application/json":
+        if ours_type == "application/pdf" and (ours.response_body[:5] == b"%PDF-") != (
+            theirs.response_body[:5] == b"%PDF-"
+        ):
+            return "one side's PDF is not a PDF", [
+                ("body", ours.body_text(40), theirs.body_text(40))
+            ]
+        return None
+    if ours.status >= 400:
+        a, b = _error_code(ours), _error_code(theirs)
+        return None if a == b else ("the error code differs", [("error.code", a, b)])
+    seen = (len(target.correlator.times), len(reference.correlator.times))
+    found = differences(
+        target.correlator.normal(ours.json()), reference.correlator.normal(theirs.json())
+    )
+    if found:
+        return "the answer differs", found
+    flipped = opposite_order(target.correlator, reference.correlator, min(seen))
+    if flipped is not None:
+        return "two timestamps are in opposite order", [
+            (f"{flipped[0]} vs {flipped[1]}", "before", "after")
+        ]
+    return None
+
+
+# ---- the run ----------------------------------------------------------------------------
+
+
+@dataclass
+class Lockstep:
+    """Both sides, the steps of the current sequence, and every divergence found."""
+
+    target: Side
+    reference: Side
+    divergences: list[Divergence] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    sequences: int = 0
+    steps: int = 0
+
+    def both(
+        self,
+        name: str,
+        operation_path: str,
+        method: str,
+        act: Callable[[Side], Exchange],
+        *,
+        decision: str | None = None,
+    ) -> tuple[Exchange, Exchange]:
+        """Run one step on both sides and compare; raise at the first difference."""
+        self.log.append(f"{len(self.log) + 1}. {name}")
+        self.steps += 1
+        ours, theirs = act(self.target), act(self.reference)
+        found = compare(self.target, self.reference, ours, theirs)
+        if found is not None:
+            title, diffs = found
+            source, is_decision = (
+                (decision, True) if decision else judge(operation_path, method, theirs.status)
+            )
+            raise _Diverged(
+                Divergence(
+                    f"{name}: {title}",
+                    len(self.log),
+                    tuple(self.log),
+                    ours,
+                    theirs,
+                    tuple(diffs),
+                    source,
+                    is_decision,
+                )
+            )
+        return ours, theirs
+
+    def probe(
+        self,
+        name: str,
+        operation_path: str,
+        method: str,
+        act: Callable[[Side], Exchange],
+        decision: str,
+    ) -> Divergence | None:
+        """A Part B point: a difference is recorded as a decision, and the run goes on.
+
+        A share either side made is remembered, so the run's cleanup revokes it.
+        """
+        self.log = []
+        answers: dict[str, Exchange] = {}
+
+        def recorded(side: Side) -> Exchange:
+            answers[side.label] = act(side)
+            return answers[side.label]
+
+        found: Divergence | None = None
+        try:
+            self.both(name, operation_path, method, recorded, decision=decision)
+        except _Diverged as diverged:
+            found = diverged.divergence
+            self.divergences.append(found)
+        for side in (self.target, self.reference):
+            answer = answers.get(side.label)
+            if answer is not None and answer.status == 201:
+                side.session.target.remember_share(side.render, answer.json()["id"])
+        return found
+
+
+def _future(hours: int) -> str:
+    instant = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours)
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def probe_decisions(run: Lockstep) -> None:
+    """The Part B points, each on its own before any sequence, so state stays in step."""
+    for side in (run.target, run.reference):
+        side.render = side.session.target.render()
+    shares = "/v1/renders/{id}/shares"
+    run.probe(
+        "an unknown method on a share list (PATCH)",
+        shares,
+        "patch",
+        lambda side: side.call("PATCH", f"/v1/renders/{side.render}/shares", json={}),
+        "notes B.10",
+    )
+    offset = (datetime.now(UTC) + timedelta(days=1)).astimezone(timezone(timedelta(hours=2)))
+    run.probe(
+        "a share whose expiresAt has a UTC offset",
+        shares,
+        "post",
+        lambda side: side.call(
+            "POST",
+            f"/v1/renders/{side.render}/shares",
+            json={"expiresAt": offset.strftime("%Y-%m-%dT%H:%M:%S+02:00")},
+        ),
+        "notes B.8",
+    )
+    email_off = run.probe(
+        "an email to Resend's test address",
+        "/v1/renders/{id}/email",
+        "post",
+        lambda side: side.call(
+            "POST", f"/v1/renders/{side.render}/email", json={"to": RESEND_TEST_RECIPIENT}
+        ),
+        "notes B.11",
+    )
+    if email_off is not None and email_off.target.status == 503:
+        # The target has no email: the reference goes without too, so sequences stay in step.
+        run.reference.session.target.set_faults(emailTransport="none")
+
+
+def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachine]:
+    """The lockstep state machine of this run."""
+    target, reference = run.target, run.reference
+    can_render = "template" in target.session.target.capabilities
+    email_on = not any(d.source == "notes B.11" for d in run.divergences)
+
+    class LockstepMachine(RuleBasedStateMachine):
+        shares = Bundle("shares")
+
+        def __init__(self) -> None:
+            super().__init__()
+            run.log = []
+            run.sequences += 1
+            for side in (target, reference):
+                side.correlator = Correlator()
+                side.render = side.session.target.fresh_render()
+                side.correlator.preset(side.render, "render")
+                side.baseline = {row["id"] for row in side.session.context.list_shares(side.render)}
+
+        def _remember(self, ours: Exchange, theirs: Exchange) -> Made | None:
+            """Both sides' share (id and link), when both made one; revoked at the end."""
+            if ours.status != 201:
+                return None
+            made: Made = {}
+            for side, exchange in ((target, ours), (reference, theirs)):
+                body = exchange.json()
+                side.session.target.remember_share(side.render, body["id"])
+                made[side.label] = (body["id"], side.session.context.share_url(body))
+            return made
+
+        @staticmethod
+        def _name(made: Made) -> str:
+            return target.correlator.names.get(made[target.label][0], "a share")
+
+        @step(
+            target=shares,
+            channel=st.sampled_from(["link", "email"]),
+            message=st.none() | st.text(st.characters(codec="utf-8"), max_size=30),
+            expiry=st.sampled_from([None, -24, 1]),
+        )
+        def create(self, channel: str, message: str | None, expiry: int | None) -> Any:
+            body: dict[str, Any] = {"channel": channel}
+            if channel == "email":
+                body["recipientEmail"] = RESEND_TEST_RECIPIENT
+            if message is not None:
+                body["message"] = message
+            if expiry is not None:
+                body["expiresAt"] = _future(expiry)
+                for side in (target, reference):
+                    side.correlator.sent_instant(body["expiresAt"])
+            ours, theirs = run.both(
+                f"create(channel={channel!r}, message={message!r}, expiresIn={expiry!r}h)",
+                "/v1/renders/{id}/shares",
+                "post",
+                lambda side: side.call("POST", f"/v1/renders/{side.render}/shares", json=body),
+            )
+            made = self._remember(ours, theirs)
+            if made is not None:
+                self._open(made, download=False)  # a new link opens (or 404s, once expired)
+            return made
+
+        @precondition(lambda self: email_on)
+        @step(target=shares, message=st.none() | st.just("Here is your copy."))
+        def email(self, message: str | None) -> Any:
+            body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT}
+            if message is not None:
+                body["message"] = message
+            ours, theirs = run.both(
+                f"email(message={message!r})",
+                "/v1/renders/{id}/email",
+                "post",
+                lambda side: side.call("POST", f"/v1/renders/{side.render}/email", json=body),
+            )
+            return self._remember(ours, theirs)
+
+        @step(made=shares)
+        def revoke(self, made: Made | None) -> None:
+            if made is None:
+                return
+            run.both(
+                f"revoke({self._name(made)})",
+                "/v1/renders/{id}/shares/{shareId}",
+                "delete",
+                lambda side: side.call(
+                    "DELETE", f"/v1/renders/{side.render}/shares/{made[side.label][0]}"
+                ),
+            )
+            self._open(made, download=False)  # a revoked link 404s at once
+
+        @step(made=shares)
+        def revoke_twice(self, made: Made | None) -> None:
+            """Revoke, then revoke again: the second must be refused alike on both sides."""
+            if made is not None:
+                self.revoke(made)
+                self.revoke(made)
+
+        @step(made=shares, download=st.booleans())
+        def open_link(self, made: Made | None, download: bool) -> None:
+            if made is not None:
+                self._open(made, download)
+
+        def _open(self, made: Made, download: bool) -> None:
+            suffix = "/download" if download else ""
+            run.both(
+                f"open_link({self._name(made)}, download={download})",
+                "/share/{token}" + suffix,
+                "get",
+                lambda side: side.session.client.request("GET", made[side.label][1] + suffix),
+            )
+
+        @initialize(target=shares)
+        def start(self) -> Any:
+            """Every sequence starts the same way, covering the core whatever comes next.
+
+            The errors on purpose, a read of the render, a link and an expired link opened,
+            and the first revoked twice.
+            """
+            for kind in sorted(_ERRORS):
+                self.error_on_purpose(kind)
+            self.read_render()
+            kept = self.create("link", None, None)
+            expired = self.create("link", None, -24)
+            if kept is not None:
+                self.revoke_twice(kept)
+            return multiple(*(made for made in (kept, expired) if made is not None))
+
+        def read_render(self) -> None:
+            run.both(
+                "get_render()",
+                "/v1/renders/{id}",
+                "get",
+                lambda side: side.call("GET", f"/v1/renders/{side.render}"),
+            )
+
+        @precondition(lambda self: can_render)
+        @step(replay=st.booleans())
+        def submit_render(self, replay: bool) -> None:
+            key = f"diff-{uuid.uuid4()}"
+
+            def submit(side: Side) -> Exchange:
+                assert side.template is not None
+                slug, data = side.template
+                return side.call(
+                    "POST",
+                    f"/v1/templates/{slug}/render",
+                    json={"data": data},
+                    headers={"Idempotency-Key": key},
+                )
+
+            run.both("submit_render()", "/v1/templates/{slug}/render", "post", submit)
+            if replay:
+                # The replay's status may have moved on on either side: only the code and
+                # the id are compared (the render's progress is timing, not contract).
+                run.log.append(f"{len(run.log) + 1}. submit_render() again, same key")
+                ours, theirs = submit(target), submit(reference)
+                if ours.status != theirs.status:
+                    source, is_decision = judge(
+                        "/v1/templates/{slug}/render", "post", theirs.status
+                    )
+                    raise _Diverged(
+                        Divergence(
+                            "submit_render replayed: the status differs",
+                            len(run.log), tuple(run.log), ours, theirs,
+                            (("status", ours.status, theirs.status),), source, is_decision,
+                        )
+                    )  # fmt: skip
+
+        def error_on_purpose(self, kind: str) -> None:
+            operation_path, method, act = _ERRORS[kind]
+            run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
+
+        @invariant()
+        def lists_agree(self) -> None:
+            def listing(side: Side) -> Exchange:
+                exchange = side.call("GET", f"/v1/renders/{side.render}/shares")
+                return _without(exchange, side.baseline)
+
+            run.both("list_shares()", "/v1/renders/{id}/shares", "get", listing)
+            run.log.pop()  # a check after a step, not a step of its own
+            run.steps -= 1
+
+    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+    if config.profile.shrink:
+        phases.append(Phase.shrink)
+    LockstepMachine.TestCase.settings = settings(
+        phases=phases,
+        max_examples=config.profile.state_machine_examples,
+        stateful_step_count=config.profile.state_machine_steps,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    return LockstepMachine
+
+
+Made = dict[str, tuple[str, str]]
+"""A share both sides made: each side's share id and link, by the side's label."""
+
+_MISSING = "00000000-0000-7000-8000-00000000d1ff"
+_ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
+    "unknown render": (
+        "/v1/renders/{id}",
+        "get",
+        lambda side: side.call("GET", f"/v1/renders/{_MISSING}"),
+    ),
+    "message too long": (
+        "/v1/renders/{id}/shares",
+        "post",
+        lambda side: side.call(
+            "POST", f"/v1/renders/{side.render}/shares", json={"message": "m" * 2001}
+        ),
+    ),
+    "no key": (
+        "/v1/renders/{id}/shares",
+        "get",
+        lambda side: side.call("GET", f"/v1/renders/{side.render}/shares", key=False),
+    ),
+}
+"""Errors on purpose: where each is declared, and the request that provokes it."""
+
+
+def _without(exchange: Exchange, baseline: set[str]) -> Exchange:
+    """A share list without the rows that were there before the sequence began."""
+    body = exchange.json()
+    if exchange.status != 200 or not isinstance(body, dict) or "shares" not in body:
+        return exchange
+    rows = [row for row in body["shares"] if row.get("id") not in baseline]
+    return replace(exchange, response_body=orjson.dumps({**body, "shares": rows}))
+
+
+def run_lockstep(target_config: RunConfig, reference_config: RunConfig) -> DiffResult:
+    """Compare the target with the reference: probes, then the profile's sequences."""
+    started = time.perf_counter()
+    with ConformanceSession(target_config) as ours, ConformanceSession(reference_config) as theirs:
+        run = Lockstep(Side("target", ours), Side("reference", theirs))
+        if target_config.template_slug or ours.target.is_mock:
+            slug = target_config.template_slug or "invoice"
+            data = target_config.template_data or {}
+            run.target.template = (slug, data)
+            run.reference.template = (slug, data) if ours.target.is_mock else ("invoice", {})
+        probe_decisions(run)
+        machine = build_machine(run, target_config)
+        seeded = hypothesis_seed(target_config.seed)(type("SeededLockstep", (machine,), {}))
+        notes = io.StringIO()
+        try:
+            with with_reporter(lambda message: print(message, file=notes)):
+                run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
+        except _Diverged as diverged:
+            run.divergences.append(diverged.divergence)
+        ours.close()
+        theirs.close()
+        cleanup = f"target: {ours.cleanup}; reference: {theirs.cleanup}"
+        requests = ours.client.requests_sent + theirs.client.requests_sent
+    return DiffResult(
+        target_url=target_config.base_url,
+        reference_url=reference_config.base_url,
+        profile=target_config.profile.name,
+        seed=target_config.seed,
+        divergences=run.divergences,
+        sequences=run.sequences,
+        steps=run.steps,
+        seconds=time.perf_counter() - started,
+        requests=requests,
+        cleanup=cleanup,
+    )

@@ -1,0 +1,129 @@
+"""Answers made comparable across two servers: values that must differ are correlated.
+
+Ids, share tokens, message ids and hosts differ between a deployment and the mock by nature,
+so each side maps them to names in the order it first shows them (``id#3``, ``token#2``):
+the share created at step 3 is ``id#3`` on both sides, and a later list that drops, reorders
+or alters it differs in its normal form. Timestamps are not compared by value but as
+relations: each one is ``<time>`` in the normal form, and the order between any two of them
+(before, after) must not be opposite on the two sides. Instants the run sent itself are
+named (``sent#1``), so an echoed ``expiresAt`` must come back as sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_TOKEN = re.compile(r"cks_[A-Za-z0-9_-]+")
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+_OPAQUE_KEYS = frozenset({"emailMessageId"})
+"""Fields whose values are opaque per side, whatever they look like."""
+
+
+@dataclass
+class Correlator:
+    """One side's names for the values that differ between sides by nature."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, str] = field(default_factory=dict)
+    times: list[tuple[str, str]] = field(default_factory=list)
+    """Every timestamp seen, in order, with where it was (step and path)."""
+
+    def name(self, value: str, kind: str) -> str:
+        """The side's name for a value, given on first sight."""
+        found = self.names.get(value)
+        if found is None:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            found = self.names[value] = f"{kind}#{self.counts[kind]}"
+        return found
+
+    def preset(self, value: str, name: str) -> None:
+        """Name a value both sides know in advance (a render provisioned for the run)."""
+        self.names[value] = name
+
+    def sent_instant(self, value: str) -> str:
+        """Note an instant the run sent; it is named wherever it comes back."""
+        return self.sent.setdefault(_canonical(value), f"sent#{len(self.sent) + 1}")
+
+    def text(self, value: str, where: str, key: str | None = None) -> str:
+        """A string's normal form."""
+        if key in _OPAQUE_KEYS:
+            return self.name(value, "opaque")
+        if _INSTANT.fullmatch(value):
+            sent = self.sent.get(_canonical(value))
+            if sent is not None:
+                return sent
+            self.times.append((where, value))
+            return "<time>"
+        if value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            path = _TOKEN.sub(lambda m: self.name(m.group(0), "token"), parts.path)
+            path = _UUID.sub(lambda m: self.name(m.group(0).lower(), "id"), path)
+            return f"<host>{path}"
+        if _TOKEN.fullmatch(value):
+            return self.name(value, "token")
+        if _UUID.fullmatch(value):
+            return self.name(value.lower(), "id")
+        return value
+
+    def normal(self, value: Any, where: str = "$", key: str | None = None) -> Any:
+        """A JSON value's normal form (timestamps noted in order as they are met)."""
+        if isinstance(value, dict):
+            return {k: self.normal(v, f"{where}.{k}", k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.normal(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str):
+            return self.text(value, where, key)
+        return value
+
+
+def _canonical(instant: str) -> str:
+    """An instant as milliseconds in UTC text, so ``…Z`` and ``….000Z`` are one."""
+    from datetime import UTC, datetime
+
+    parsed = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
+
+
+def differences(left: Any, right: Any, where: str = "$") -> list[tuple[str, Any, Any]]:
+    """Where two normal forms differ: (path, left value, right value), depth first."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in [*left, *(k for k in right if k not in left)]:
+            if key not in right:
+                found.append((f"{where}.{key}", left[key], "(absent)"))
+            elif key not in left:
+                found.append((f"{where}.{key}", "(absent)", right[key]))
+            else:
+                found += differences(left[key], right[key], f"{where}.{key}")
+        return found
+    if isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            return [(f"{where} (length)", len(left), len(right))]
+        return [d for i, (a, b) in enumerate(zip(left, right, strict=True))
+                for d in differences(a, b, f"{where}[{i}]")]  # fmt: skip
+    return [] if left == right else [(where, left, right)]
+
+
+def opposite_order(left: Correlator, right: Correlator, since: int) -> tuple[str, str] | None:
+    """Two timestamps (by where they were) whose order one side has the other way round.
+
+    Only the timestamps from index ``since`` on are new; each is compared with every one
+    before it. Equal on one side and ordered on the other is timing, not a difference.
+    """
+    for index in range(since, min(len(left.times), len(right.times))):
+        for earlier in range(index):
+            a = _sign(left.times[earlier][1], left.times[index][1])
+            b = _sign(right.times[earlier][1], right.times[index][1])
+            if a * b < 0:
+                return left.times[earlier][0], left.times[index][0]
+    return None
+
+
+def _sign(first: str, second: str) -> int:
+    a, b = _canonical(first), _canonical(second)
+    return (a > b) - (a < b)

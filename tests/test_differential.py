@@ -1,0 +1,161 @@
+"""Differential mode: the mock against itself, its broken variants, and Part B liberties."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.config import PROFILES, RunConfig
+from conformance.differential.lockstep import DiffResult, run_lockstep
+from conformance.differential.normal import Correlator, differences, opposite_order
+from mock_server import create_app
+from mock_server.testing import serve
+from tests.conftest import ACME_KEY, GLOBEX_KEY, SUCCEEDED_RENDER
+from tests.variants import VARIANTS, PartBLiberties
+
+QUICK = PROFILES["quick"]
+
+
+@pytest.fixture(scope="module")
+def reference() -> Iterator[str]:
+    """One reference mock for the module (each run works in sandbox projects of its own)."""
+    with serve(create_app()) as base_url:
+        yield base_url
+
+
+def diff(target: str, reference: str, **options: object) -> DiffResult:
+    config = RunConfig(base_url=target, profile=QUICK, **options)  # type: ignore[arg-type]
+    return run_lockstep(config, RunConfig(base_url=reference, profile=QUICK))
+
+
+def test_the_mock_against_itself_shows_no_divergence_in_the_default_profile(
+    reference: str,
+) -> None:
+    with serve(create_app()) as target:
+        config = RunConfig(base_url=target, profile=PROFILES["default"])
+        result = run_lockstep(config, RunConfig(base_url=reference, profile=PROFILES["default"]))
+    assert result.divergences == []
+    assert result.passed
+    assert result.sequences >= PROFILES["default"].state_machine_examples
+    assert "deleted 2 sandbox project(s)" in result.cleanup
+
+
+SEEN_BY_DIFF: dict[str, str | tuple[str, ...]] = {
+    "list oldest first": "list_shares()",
+    "revoked rows left out of the list": ("list_shares()", "open_link("),
+    "email shares left out of the list": "list_shares()",
+    "revoked link still resolves": "open_link(",
+    "expired link still resolves": "open_link(",
+    "views not counted": "list_shares()",
+    "email makes a link-channel share": ("create(channel='email'", "list_shares()"),
+    "second revoke answers 200": "revoke(",
+    "unknown render crashes (500)": "error_on_purpose('unknown render')",
+    "revoke answers another revokedAt than the list": "revoke(",
+}
+"""Variants the lockstep sequences reach, and the step each must first differ at."""
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [v for v in VARIANTS if SEEN_BY_DIFF.get(v.name)],
+    ids=lambda v: v.name,
+)
+def test_a_broken_variant_diverges_at_the_step_where_it_first_differs(
+    variant: object, reference: str
+) -> None:
+    with serve(variant.build()) as target:  # type: ignore[attr-defined]
+        result = diff(target, reference)
+    departures = [d for d in result.divergences if not d.decision]
+    assert departures, f"{variant.name} was not told apart"  # type: ignore[attr-defined]
+    first = departures[0]
+    expected_step = SEEN_BY_DIFF[variant.name]  # type: ignore[attr-defined]
+    assert first.sequence[-1].split(". ", 1)[1].startswith(expected_step), first.sequence
+    assert first.step == len(first.sequence)
+    assert not result.passed
+
+
+def test_a_deployment_taking_every_part_b_liberty_differs_only_by_decisions(
+    reference: str,
+) -> None:
+    with serve(PartBLiberties()) as target:
+        result = diff(
+            target,
+            reference,
+            api_key=ACME_KEY,
+            other_api_key=GLOBEX_KEY,
+            render_id=SUCCEEDED_RENDER,
+        )
+    assert result.passed, [(d.title, d.source) for d in result.divergences if not d.decision]
+    decided = {d.source for d in result.divergences}
+    assert decided == {"notes B.8", "notes B.10", "notes B.11"}
+    assert all(d.decision for d in result.divergences)
+
+
+def test_ids_tokens_and_hosts_correlate_and_timestamps_compare_as_relations() -> None:
+    ours, theirs = Correlator(), Correlator()
+    ours.sent_instant("2030-01-01T00:00:00Z")
+    theirs.sent_instant("2030-01-01T00:00:00Z")
+    a = ours.normal({
+        "id": "0193c2c3-5b1e-7a3c-9f2d-4e8b6a1c0d2f", "shareToken": "cks_AAA",
+        "shareUrl": "http://a:1/share/cks_AAA", "expiresAt": "2030-01-01T00:00:00.000Z",
+        "createdAt": "2026-01-01T00:00:00.000Z",
+    })  # fmt: skip
+    b = theirs.normal({
+        "id": "0193c2c3-0000-7000-8000-000000000001", "shareToken": "cks_BBB",
+        "shareUrl": "https://b/share/cks_BBB", "expiresAt": "2030-01-01T00:00:00.000Z",
+        "createdAt": "2026-06-01T00:00:00.000Z",
+    })  # fmt: skip
+    assert differences(a, b) == []
+    assert a["shareUrl"] == "<host>/share/token#1"
+    assert a["expiresAt"] == "sent#1"
+    # A second timestamp: later on one side, earlier on the other.
+    ours.normal({"revokedAt": "2026-01-02T00:00:00.000Z"})
+    theirs.normal({"revokedAt": "2026-05-01T00:00:00.000Z"})
+    assert opposite_order(ours, theirs, 1) is not None
+    # Equal on one side and later on the other is timing, not a difference.
+    ours2, theirs2 = Correlator(), Correlator()
+    for c, second in ((ours2, "2026-01-01T00:00:00.000Z"), (theirs2, "2026-01-01T00:00:00.001Z")):
+        c.normal({"t": "2026-01-01T00:00:00.000Z"})
+        c.normal({"t": second})
+    assert opposite_order(ours2, theirs2, 1) is None
+    # A share the other side does not list is a difference.
+    assert differences([{"id": "id#1"}], []) == [("$ (length)", 1, 0)]
+
+
+def test_the_diff_command_reports_a_departure_with_both_curl_lines_and_exits_1(
+    tmp_path: Path, reference: str
+) -> None:
+    variant = next(v for v in VARIANTS if v.name == "list oldest first")
+    report = tmp_path / "diff.json"
+    junit = tmp_path / "diff.xml"
+    with serve(variant.build()) as target:
+        result = subprocess.run(
+            [sys.executable, "-m", "conformance", "diff", "--base-url", target,
+             "--reference-url", reference, "--profile", "quick", "--report", str(report),
+             "--junit-xml", str(junit)],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "DEPARTURE" in result.stdout
+    data = json.loads(report.read_text())
+    [first] = [d for d in data["divergences"] if d["kind"] == "departure"][:1]
+    assert first["sequence"][-1].endswith("list_shares()")
+    assert first["target"]["curl"].startswith("curl -i -X GET")
+    assert first["reference"]["curl"].startswith("curl -i -X GET")
+    assert "$CRAFTKIT_API_KEY" in first["target"]["curl"]
+    assert "<failure" in junit.read_text()
+    markdown = tmp_path / "diff.md"
+    clean = subprocess.run(
+        [sys.executable, "-m", "conformance", "diff", "--base-url", reference, "--profile",
+         "quick", "--report", str(markdown)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert "answered every step as the reference did" in markdown.read_text()
