@@ -93,10 +93,7 @@ def _run_rules(session: ConformanceSession, rules: list[Rule], console: Console)
 
 @main.command()
 @options.click_options
-@click.option(
-    "--reference-url",
-    help="The reference mock to compare with (default: one started here, in-process).",
-)
+@click.option("--reference-url", help=options.REFERENCE_URL_HELP)
 @click.option(
     "--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML."
 )

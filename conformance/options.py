@@ -88,6 +88,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
 )
 
 
+REFERENCE_URL_HELP = (
+    "diff: the reference mock to compare with (default: one started for the run, "
+    "`python -m mock_server --port 0`)."
+)
+"""The one option ``diff`` adds to the run options, on the command line and in pytest."""
+
+
 def run_config(values: Mapping[str, Any]) -> RunConfig:
     """A ``RunConfig`` from option values keyed by ``RunOption.field``."""
     return RunConfig(
@@ -126,8 +133,15 @@ def _shown_default(option: RunOption) -> Any:
 
 
 def add_pytest_options(parser: pytest.Parser) -> None:
-    """Add every run option to pytest as ``--craftkit-<name>``."""
+    """Add every run option to pytest as ``--craftkit-<name>``, and the diff options."""
     group = parser.getgroup("craftkit", "Craftkit conformance")
+    group.addoption(
+        "--craftkit-diff",
+        action="store_true",
+        help="Compare the target with the reference mock (one test, craftkit::DIFF) "
+        "instead of running the rules.",
+    )
+    group.addoption("--craftkit-reference-url", default=None, help=REFERENCE_URL_HELP)
     for option in RUN_OPTIONS:
         name = f"--craftkit-{option.name}"
         if option.kind == "flag":

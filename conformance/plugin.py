@@ -1,10 +1,13 @@
 """The pytest plugin: run the conformance rules inside an implementer's own test session.
 
     pytest --craftkit-base-url https://staging.example --craftkit-api-key ck_test_...
+    pytest --craftkit-base-url https://staging.example --craftkit-api-key ... --craftkit-diff
 
 Each rule becomes one test item (``craftkit::SHARE-REVOKE-ONCE``); a failing rule fails its
-item with the same report the command line prints. Without ``--craftkit-base-url`` the
-plugin adds nothing.
+item with the same report the command line prints. With ``--craftkit-diff`` there is one
+item instead, ``craftkit::DIFF``: the target compared with the reference mock, failing with
+the differential report when the target departs from the contract. Without
+``--craftkit-base-url`` the plugin adds nothing.
 """
 
 from __future__ import annotations
@@ -71,11 +74,46 @@ class RuleFailedError(Exception):
     """A rule's failure, carried to pytest's report."""
 
 
+class DiffItem(pytest.Item):
+    """The differential run as one test."""
+
+    def runtest(self) -> None:
+        """Compare the target with the reference; fail on a departure from the contract."""
+        from conformance.config import RunConfig
+        from conformance.differential.lockstep import run_lockstep
+        from conformance.differential.reference import reference_mock
+        from conformance.differential.report import as_markdown
+
+        try:
+            config = options.run_config(options.pytest_values(self.config))
+            with reference_mock(self.config.getoption("--craftkit-reference-url")) as reference:
+                result = run_lockstep(
+                    config, RunConfig(base_url=reference, profile=config.profile, seed=config.seed)
+                )
+        except (options.OptionError, SetupError) as exc:
+            pytest.exit(f"craftkit diff cannot run: {exc}", returncode=2)
+        if not result.passed:
+            raise RuleFailedError(as_markdown(result))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """The differential report, not a Python traceback."""
+        if isinstance(excinfo.value, RuleFailedError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        """Where the test comes from, for pytest's output."""
+        return "craftkit", None, "craftkit::DIFF"
+
+
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Add one item per rule when a base URL is given."""
     if not config.getoption("--craftkit-base-url"):
+        return
+    if config.getoption("--craftkit-diff"):
+        items.append(DiffItem.from_parent(session, name="craftkit::DIFF"))
         return
     values = options.pytest_values(config)
     try:

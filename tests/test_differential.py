@@ -17,7 +17,7 @@ from conformance.differential.normal import Correlator, differences, opposite_or
 from mock_server import create_app
 from mock_server.testing import serve
 from tests.conftest import ACME_KEY, GLOBEX_KEY, SUCCEEDED_RENDER
-from tests.variants import VARIANTS, PartBLiberties
+from tests.variants import VARIANTS, LiveLike, PartBLiberties
 
 QUICK = PROFILES["quick"]
 
@@ -159,3 +159,33 @@ def test_the_diff_command_reports_a_departure_with_both_curl_lines_and_exits_1(
     )  # fmt: skip
     assert clean.returncode == 0, clean.stdout[-3000:]
     assert "answered every step as the reference did" in markdown.read_text()
+
+
+def test_the_pytest_plugin_runs_the_comparison_as_one_test(tmp_path: Path, reference: str) -> None:
+    def plugin(target: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                   "--craftkit-base-url", target, "--craftkit-profile", "quick",
+                   "--craftkit-diff", "--craftkit-reference-url", reference]  # fmt: skip
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    with serve(create_app()) as target:
+        same = plugin(target)
+    assert same.returncode == 0, same.stdout[-3000:]
+    assert "1 passed" in same.stdout
+    variant = next(v for v in VARIANTS if v.name == "second revoke answers 200")
+    with serve(variant.build()) as target:
+        broken = plugin(target)
+    assert broken.returncode == 1
+    assert "craftkit::DIFF" in broken.stdout
+    assert "revoke(" in broken.stdout
+    assert "curl -i -X DELETE" in broken.stdout
+
+
+def test_read_only_compares_without_creating_anything(reference: str) -> None:
+    with serve(LiveLike()) as target:
+        result = diff(
+            target, reference, api_key=ACME_KEY, render_id=SUCCEEDED_RENDER, read_only=True
+        )
+    assert result.passed, [d.title for d in result.divergences]
+    assert result.steps > 0
+    assert "revoked 0 of the 0 share(s)" in result.cleanup

@@ -291,6 +291,8 @@ def probe_decisions(run: Lockstep) -> None:
         lambda side: side.call("PATCH", f"/v1/renders/{side.render}/shares", json={}),
         "notes B.10",
     )
+    if run.target.session.config.read_only:
+        return  # the other points are probed by creating a share or sending an email
     offset = (datetime.now(UTC) + timedelta(days=1)).astimezone(timezone(timedelta(hours=2)))
     run.probe(
         "a share whose expiresAt has a UTC offset",
@@ -321,6 +323,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
     """The lockstep state machine of this run."""
     target, reference = run.target, run.reference
     can_render = "template" in target.session.target.capabilities
+    writes = not config.read_only
     email_on = not any(d.source == "notes B.11" for d in run.divergences)
 
     class LockstepMachine(RuleBasedStateMachine):
@@ -328,13 +331,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
 
         def __init__(self) -> None:
             super().__init__()
-            run.log = []
-            run.sequences += 1
-            for side in (target, reference):
-                side.correlator = Correlator()
-                side.render = side.session.target.fresh_render()
-                side.correlator.preset(side.render, "render")
-                side.baseline = {row["id"] for row in side.session.context.list_shares(side.render)}
+            begin_sequence(run)
 
         def _remember(self, ours: Exchange, theirs: Exchange) -> Made | None:
             """Both sides' share (id and link), when both made one; revoked at the end."""
@@ -351,6 +348,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
         def _name(made: Made) -> str:
             return target.correlator.names.get(made[target.label][0], "a share")
 
+        @precondition(lambda self: writes)
         @step(
             target=shares,
             channel=st.sampled_from(["link", "email"]),
@@ -378,7 +376,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                 self._open(made, download=False)  # a new link opens (or 404s, once expired)
             return made
 
-        @precondition(lambda self: email_on)
+        @precondition(lambda self: email_on and writes)
         @step(target=shares, message=st.none() | st.just("Here is your copy."))
         def email(self, message: str | None) -> Any:
             body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT}
@@ -434,24 +432,16 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
             The errors on purpose, a read of the render, a link and an expired link opened,
             and the first revoked twice.
             """
-            for kind in sorted(_ERRORS):
-                self.error_on_purpose(kind)
-            self.read_render()
+            read_steps(run)
+            if not writes:
+                return multiple()
             kept = self.create("link", None, None)
             expired = self.create("link", None, -24)
             if kept is not None:
                 self.revoke_twice(kept)
             return multiple(*(made for made in (kept, expired) if made is not None))
 
-        def read_render(self) -> None:
-            run.both(
-                "get_render()",
-                "/v1/renders/{id}",
-                "get",
-                lambda side: side.call("GET", f"/v1/renders/{side.render}"),
-            )
-
-        @precondition(lambda self: can_render)
+        @precondition(lambda self: can_render and writes)
         @step(replay=st.booleans())
         def submit_render(self, replay: bool) -> None:
             key = f"diff-{uuid.uuid4()}"
@@ -484,19 +474,9 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                         )
                     )  # fmt: skip
 
-        def error_on_purpose(self, kind: str) -> None:
-            operation_path, method, act = _ERRORS[kind]
-            run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
-
         @invariant()
         def lists_agree(self) -> None:
-            def listing(side: Side) -> Exchange:
-                exchange = side.call("GET", f"/v1/renders/{side.render}/shares")
-                return _without(exchange, side.baseline)
-
-            run.both("list_shares()", "/v1/renders/{id}/shares", "get", listing)
-            run.log.pop()  # a check after a step, not a step of its own
-            run.steps -= 1
+            compare_lists(run)
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
     if config.profile.shrink:
@@ -510,6 +490,42 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     return LockstepMachine
+
+
+def begin_sequence(run: Lockstep) -> None:
+    """A new sequence: fresh names, a render on each side, and the shares it has already."""
+    run.log = []
+    run.sequences += 1
+    for side in (run.target, run.reference):
+        side.correlator = Correlator()
+        side.render = side.session.target.fresh_render()
+        side.correlator.preset(side.render, "render")
+        side.baseline = {row["id"] for row in side.session.context.list_shares(side.render)}
+
+
+def read_steps(run: Lockstep) -> None:
+    """The steps that change nothing: each error on purpose, and a read of the render."""
+    for kind in sorted(_ERRORS):
+        operation_path, method, act = _ERRORS[kind]
+        run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
+    run.both(
+        "get_render()",
+        "/v1/renders/{id}",
+        "get",
+        lambda side: side.call("GET", f"/v1/renders/{side.render}"),
+    )
+
+
+def compare_lists(run: Lockstep) -> None:
+    """Both sides' share lists of the sequence's render (a check after each step)."""
+
+    def listing(side: Side) -> Exchange:
+        exchange = side.call("GET", f"/v1/renders/{side.render}/shares")
+        return _without(exchange, side.baseline)
+
+    run.both("list_shares()", "/v1/renders/{id}/shares", "get", listing)
+    run.log.pop()  # a check after a step, not a step of its own
+    run.steps -= 1
 
 
 Made = dict[str, tuple[str, str]]
@@ -558,12 +574,18 @@ def run_lockstep(target_config: RunConfig, reference_config: RunConfig) -> DiffR
             run.target.template = (slug, data)
             run.reference.template = (slug, data) if ours.target.is_mock else ("invoice", {})
         probe_decisions(run)
-        machine = build_machine(run, target_config)
-        seeded = hypothesis_seed(target_config.seed)(type("SeededLockstep", (machine,), {}))
-        notes = io.StringIO()
         try:
-            with with_reporter(lambda message: print(message, file=notes)):
-                run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
+            if target_config.read_only:
+                # Nothing may be created: one sequence of the steps that only read.
+                begin_sequence(run)
+                read_steps(run)
+                compare_lists(run)
+            else:
+                machine = build_machine(run, target_config)
+                seeded = hypothesis_seed(target_config.seed)(type("SeededLockstep", (machine,), {}))
+                notes = io.StringIO()
+                with with_reporter(lambda message: print(message, file=notes)):
+                    run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
         except _Diverged as diverged:
             run.divergences.append(diverged.divergence)
         ours.close()
