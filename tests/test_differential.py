@@ -124,6 +124,10 @@ def test_ids_tokens_and_hosts_correlate_and_timestamps_compare_as_relations() ->
         c.normal({"t": "2026-01-01T00:00:00.000Z"})
         c.normal({"t": second})
     assert opposite_order(ours2, theirs2, 1) is None
+    # How long a render took, and where its PDF lies, are the deployment's own.
+    assert ours.normal({"durationMs": 1500, "downloadUrl": "https://a/v1/renders/x/download"}) == (
+        theirs.normal({"durationMs": 3100, "downloadUrl": "https://s3.example/p/x.pdf"})
+    )
     # A share the other side does not list is a difference.
     assert differences([{"id": "id#1"}], []) == [("$ (length)", 1, 0)]
 

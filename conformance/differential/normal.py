@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,11 @@ _TOKEN = re.compile(r"cks_[A-Za-z0-9_-]+")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _OPAQUE_KEYS = frozenset({"emailMessageId"})
 """Fields whose values are opaque per side, whatever they look like."""
+_TIMING_KEYS = frozenset({"durationMs"})
+"""Fields that measure how long something took: a number on both sides, never the same."""
+_LOCATION_KEYS = frozenset({"downloadUrl"})
+"""URLs whose form is the deployment's (the authenticated route, or public storage): only
+whether there is one is compared."""
 
 
 @dataclass
@@ -72,6 +78,10 @@ class Correlator:
 
     def normal(self, value: Any, where: str = "$", key: str | None = None) -> Any:
         """A JSON value's normal form (timestamps noted in order as they are met)."""
+        if key in _TIMING_KEYS and isinstance(value, int | float):
+            return "<duration>"
+        if key in _LOCATION_KEYS and isinstance(value, str):
+            return "<url>"
         if isinstance(value, dict):
             return {k: self.normal(v, f"{where}.{k}", k) for k, v in value.items()}
         if isinstance(value, list):
@@ -83,8 +93,6 @@ class Correlator:
 
 def _canonical(instant: str) -> str:
     """An instant as milliseconds in UTC text, so ``…Z`` and ``….000Z`` are one."""
-    from datetime import UTC, datetime
-
     parsed = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC)
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
 
