@@ -47,16 +47,30 @@ def test_the_mock_against_itself_shows_no_divergence_in_the_default_profile(
 
 
 SEEN_BY_DIFF: dict[str, str | tuple[str, ...]] = {
+    "second revoke answers 200": "revoke(",
     "list oldest first": "list_shares()",
     "revoked rows left out of the list": ("list_shares()", "open_link("),
     "email shares left out of the list": "list_shares()",
     "revoked link still resolves": "open_link(",
     "expired link still resolves": "open_link(",
-    "views not counted": "list_shares()",
+    "unfinished render shared (201, not 409)": "create() on a render that has not succeeded",
+    "unknown key answers 403": "error_on_purpose('unknown key')",
+    "another project's render is readable": "error_on_purpose('another project's render')",
+    "views not de-duplicated": "engagement()",
+    "views not counted": "engagement()",
     "email makes a link-channel share": ("create(channel='email'", "list_shares()"),
-    "second revoke answers 200": "revoke(",
+    "idempotency key ignored": "submit_render() again, same key",
     "unknown render crashes (500)": "error_on_purpose('unknown render')",
+    "2000-character message refused": "create(channel='link', message='mmm",
+    "download without Content-Length": "download_render()",
+    "download inline, not attachment": "download_render()",
+    "download truncated": "download_render()",
+    "expiresAt echoed without milliseconds": "create(",
+    "errors not in the envelope": "error_on_purpose(",
+    "engagement misses a count": "engagement()",
     "revoke answers another revokedAt than the list": "revoke(",
+    "a share revoked through any render of its project": "revoke(",
+    "a non-JSON body not sent as JSON read as {}": "error_on_purpose('a body that is not JSON')",
 }
 """Variants the lockstep sequences reach, and the step each must first differ at."""
 

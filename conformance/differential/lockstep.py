@@ -109,6 +109,12 @@ class Side:
     render: str = ""
     baseline: set[str] = field(default_factory=set)
     template: tuple[str, dict[str, Any]] | None = None
+    not_ready: str | None = None
+    """A render of the project that has not succeeded, where the run has one."""
+    foreign: str | None = None
+    """A render of another project, where the run has a second key."""
+    engaged: dict[str, Any] = field(default_factory=dict)
+    """The render's engagement when the sequence began (a deployment's render has history)."""
 
     def call(
         self,
@@ -170,13 +176,14 @@ def compare(
     theirs_type = theirs.response_headers.get("content-type", "").split(";")[0]
     if ours_type != theirs_type:
         return "the content type differs", [("content-type", ours_type, theirs_type)]
+    if ours_type == "application/pdf":
+        found = [
+            (what, check(ours), check(theirs))
+            for what, check in _PDF_CHECKS.items()
+            if check(ours) != check(theirs)
+        ]
+        return ("the PDF answer differs", found) if found else None
     if ours_type != "application/json":
-        if ours_type == "application/pdf" and (ours.response_body[:5] == b"%PDF-") != (
-            theirs.response_body[:5] == b"%PDF-"
-        ):
-            return "one side's PDF is not a PDF", [
-                ("body", ours.body_text(40), theirs.body_text(40))
-            ]
         return None
     if ours.status >= 400:
         a, b = _error_code(ours), _error_code(theirs)
@@ -193,6 +200,20 @@ def compare(
             (f"{flipped[0]} vs {flipped[1]}", "before", "after")
         ]
     return None
+
+
+def _disposition(exchange: Exchange) -> str:
+    return exchange.response_headers.get("content-disposition", "").split(";")[0].strip()
+
+
+_PDF_CHECKS: dict[str, Callable[[Exchange], object]] = {
+    "a whole PDF (%PDF- … %%EOF)": lambda e: (
+        e.response_body.startswith(b"%PDF-") and e.response_body.rstrip().endswith(b"%%EOF")
+    ),
+    "Content-Disposition": _disposition,
+    "Content-Length given": lambda e: "content-length" in e.response_headers,
+}
+"""What two PDF answers must share (their bytes are each implementation's own)."""
 
 
 # ---- the run ----------------------------------------------------------------------------
@@ -279,6 +300,21 @@ def _future(hours: int) -> str:
     return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def provision(run: Lockstep) -> None:
+    """The renders besides each sequence's own, where the run can have them on both sides.
+
+    One that has not succeeded, and one of another project.
+    """
+    own = run.target.session.target
+    if own.is_mock or own.config.not_ready_render_id:
+        for side in (run.target, run.reference):
+            side.not_ready = side.session.target.not_ready_render()
+    if own.other_key and (own.is_mock or "template" in own.capabilities):
+        for side in (run.target, run.reference):
+            side.foreign = side.session.target.other_render()
+            side.correlator.preset(side.foreign, "foreign-render")
+
+
 def probe_decisions(run: Lockstep) -> None:
     """The Part B points, each on its own before any sequence, so state stays in step."""
     for side in (run.target, run.reference):
@@ -355,7 +391,10 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
             message=st.none() | st.text(st.characters(codec="utf-8"), max_size=30),
             expiry=st.sampled_from([None, -24, 1]),
         )
-        def create(self, channel: str, message: str | None, expiry: int | None) -> Any:
+        def create(self, channel: str, message: str | None, expiry: int | None) -> Made | None:
+            return self._create(channel, message, expiry)
+
+        def _create(self, channel: str, message: str | None, expiry: int | None) -> Made | None:
             body: dict[str, Any] = {"channel": channel}
             if channel == "email":
                 body["recipientEmail"] = RESEND_TEST_RECIPIENT
@@ -435,44 +474,57 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
             read_steps(run)
             if not writes:
                 return multiple()
-            kept = self.create("link", None, None)
-            expired = self.create("link", None, -24)
+            kept = self._create("link", None, None)
+            expired = self._create("link", None, -24)
+            longest = self._create("link", "m" * _MESSAGE_MAX, None)
             if kept is not None:
+                self._open(kept, download=False)  # a second view within 5 minutes: no count
+                self._open(kept, download=True)
+                self.engagement()
+                if target.not_ready is not None:
+                    self._through_other_render(kept)
                 self.revoke_twice(kept)
-            return multiple(*(made for made in (kept, expired) if made is not None))
+            if target.not_ready is not None:
+                self._share_not_ready()
+            return multiple(*(m for m in (kept, expired, longest) if m is not None))
 
-        @precondition(lambda self: can_render and writes)
+        @step()
+        def engagement(self) -> None:
+            run.both(
+                "engagement()",
+                "/v1/renders/{id}/engagement",
+                "get",
+                lambda side: _since(
+                    side.call("GET", f"/v1/renders/{side.render}/engagement"), side.engaged
+                ),
+            )
+
+        def _through_other_render(self, made: Made) -> None:
+            run.both(
+                f"revoke({self._name(made)}) through another render of the project",
+                "/v1/renders/{id}/shares/{shareId}",
+                "delete",
+                lambda side: side.call(
+                    "DELETE", f"/v1/renders/{side.not_ready}/shares/{made[side.label][0]}"
+                ),
+            )
+
+        def _share_not_ready(self) -> None:
+            answers = run.both(
+                "create() on a render that has not succeeded",
+                "/v1/renders/{id}/shares",
+                "post",
+                lambda side: side.call("POST", f"/v1/renders/{side.not_ready}/shares", json={}),
+            )
+            for side, answer in zip((target, reference), answers, strict=True):
+                if answer.status == 201:  # both wrong alike: still cleaned up
+                    side.session.target.remember_share(side.not_ready or "", answer.json()["id"])
+
+        # On a deployment each submission really renders: there, render_once covers it.
+        @precondition(lambda self: can_render and writes and target.session.target.is_mock)
         @step(replay=st.booleans())
         def submit_render(self, replay: bool) -> None:
-            key = f"diff-{uuid.uuid4()}"
-
-            def submit(side: Side) -> Exchange:
-                assert side.template is not None
-                slug, data = side.template
-                return side.call(
-                    "POST",
-                    f"/v1/templates/{slug}/render",
-                    json={"data": data},
-                    headers={"Idempotency-Key": key},
-                )
-
-            run.both("submit_render()", "/v1/templates/{slug}/render", "post", submit)
-            if replay:
-                # The replay's status may have moved on on either side: only the code and
-                # the id are compared (the render's progress is timing, not contract).
-                run.log.append(f"{len(run.log) + 1}. submit_render() again, same key")
-                ours, theirs = submit(target), submit(reference)
-                if ours.status != theirs.status:
-                    source, is_decision = judge(
-                        "/v1/templates/{slug}/render", "post", theirs.status
-                    )
-                    raise _Diverged(
-                        Divergence(
-                            "submit_render replayed: the status differs",
-                            len(run.log), tuple(run.log), ours, theirs,
-                            (("status", ours.status, theirs.status),), source, is_decision,
-                        )
-                    )  # fmt: skip
+            submit_render(run, replay)
 
         @invariant()
         def lists_agree(self) -> None:
@@ -501,6 +553,8 @@ def begin_sequence(run: Lockstep) -> None:
         side.render = side.session.target.fresh_render()
         side.correlator.preset(side.render, "render")
         side.baseline = {row["id"] for row in side.session.context.list_shares(side.render)}
+        engaged = side.call("GET", f"/v1/renders/{side.render}/engagement").json()
+        side.engaged = engaged if isinstance(engaged, dict) else {}
 
 
 def read_steps(run: Lockstep) -> None:
@@ -508,11 +562,24 @@ def read_steps(run: Lockstep) -> None:
     for kind in sorted(_ERRORS):
         operation_path, method, act = _ERRORS[kind]
         run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
+    if run.target.foreign is not None:
+        run.both(
+            "error_on_purpose('another project's render')",
+            "/v1/renders/{id}",
+            "get",
+            lambda side: side.call("GET", f"/v1/renders/{side.foreign}"),
+        )
     run.both(
         "get_render()",
         "/v1/renders/{id}",
         "get",
         lambda side: side.call("GET", f"/v1/renders/{side.render}"),
+    )
+    run.both(
+        "download_render()",
+        "/v1/renders/{id}/download",
+        "get",
+        lambda side: side.call("GET", f"/v1/renders/{side.render}/download"),
     )
 
 
@@ -532,6 +599,7 @@ Made = dict[str, tuple[str, str]]
 """A share both sides made: each side's share id and link, by the side's label."""
 
 _MISSING = "00000000-0000-7000-8000-00000000d1ff"
+_MESSAGE_MAX: int = craftkit_spec.fact("CreateShareRequest", "message", "maxLength")
 _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
     "unknown render": (
         "/v1/renders/{id}",
@@ -542,7 +610,7 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
         "/v1/renders/{id}/shares",
         "post",
         lambda side: side.call(
-            "POST", f"/v1/renders/{side.render}/shares", json={"message": "m" * 2001}
+            "POST", f"/v1/renders/{side.render}/shares", json={"message": "m" * (_MESSAGE_MAX + 1)}
         ),
     ),
     "no key": (
@@ -550,8 +618,97 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
         "get",
         lambda side: side.call("GET", f"/v1/renders/{side.render}/shares", key=False),
     ),
+    "a body that is not JSON": (
+        "/v1/renders/{id}/shares",
+        "post",
+        lambda side: side.session.client.request(
+            "POST",
+            f"/v1/renders/{side.render}/shares",
+            key=side.session.target.key,
+            content=b"channel=link",
+            headers={"Content-Type": "text/plain"},
+        ),
+    ),
+    "unknown key": (
+        "/v1/renders/{id}",
+        "get",
+        lambda side: side.session.client.request(
+            "GET", f"/v1/renders/{side.render}", key="ck_test_craftkitdiffnobodyholdsthis"
+        ),
+    ),
 }
 """Errors on purpose: where each is declared, and the request that provokes it."""
+
+
+def _since(exchange: Exchange, before: dict[str, Any]) -> Exchange:
+    """An engagement answer less what the render had when the sequence began."""
+    body = exchange.json()
+    if exchange.status != 200 or not isinstance(body, dict) or not before:
+        return exchange
+    try:
+        old = before["counts"]
+        counts = {kind: n - old.get(kind, 0) for kind, n in body["counts"].items()}
+        known = {event["id"] for event in before["recent"]}
+        since = {
+            **body,
+            "counts": counts,
+            "linkOpens": body["linkOpens"] - before["linkOpens"],
+            "total": body["total"] - before["total"],
+            "recent": [event for event in body["recent"] if event["id"] not in known],
+        }
+    except (KeyError, TypeError, AttributeError):
+        return exchange  # a malformed answer is compared as it came
+    return replace(exchange, response_body=orjson.dumps(since))
+
+
+def submit_render(run: Lockstep, replay: bool) -> None:
+    """A render submitted, and (``replay``) again with the same key."""
+    key = f"diff-{uuid.uuid4()}"
+
+    def submit(side: Side) -> Exchange:
+        assert side.template is not None
+        slug, data = side.template
+        return side.call(
+            "POST",
+            f"/v1/templates/{slug}/render",
+            json={"data": data},
+            headers={"Idempotency-Key": key},
+        )
+
+    run.both("submit_render()", "/v1/templates/{slug}/render", "post", submit)
+    if replay:
+        run.both(
+            "submit_render() again, same key",
+            "/v1/templates/{slug}/render",
+            "post",
+            lambda side: _progress_hidden(submit(side)),
+        )
+
+
+def render_once(run: Lockstep) -> None:
+    """A submission and its replay, once per run, before the sequences.
+
+    A deployment renders for real, so there the sequences leave submissions out.
+    """
+    if run.target.template is None or run.target.session.config.read_only:
+        return
+    run.log = []
+    try:
+        submit_render(run, replay=True)
+    except _Diverged as diverged:
+        run.divergences.append(diverged.divergence)
+
+
+def _progress_hidden(exchange: Exchange) -> Exchange:
+    """A replayed submission without the render's progress (timing on either side).
+
+    Its code, id, poll URL and creation time are compared.
+    """
+    body = exchange.json()
+    if not isinstance(body, dict):
+        return exchange
+    hidden = {k: v for k, v in body.items() if k not in ("status", "downloadUrl", "errorMessage")}
+    return replace(exchange, response_body=orjson.dumps(hidden))
 
 
 def _without(exchange: Exchange, baseline: set[str]) -> Exchange:
@@ -573,7 +730,9 @@ def run_lockstep(target_config: RunConfig, reference_config: RunConfig) -> DiffR
             data = target_config.template_data or {}
             run.target.template = (slug, data)
             run.reference.template = (slug, data) if ours.target.is_mock else ("invoice", {})
+        provision(run)
         probe_decisions(run)
+        render_once(run)
         try:
             if target_config.read_only:
                 # Nothing may be created: one sequence of the steps that only read.

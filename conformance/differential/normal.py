@@ -60,7 +60,9 @@ class Correlator:
         if key in _OPAQUE_KEYS:
             return self.name(value, "opaque")
         if _INSTANT.fullmatch(value):
-            sent = self.sent.get(_canonical(value))
+            # Exactly as the contract writes instants (UTC, milliseconds, Z): another
+            # spelling of a sent instant is not an echo of it.
+            sent = self.sent.get(value)
             if sent is not None:
                 return sent
             self.times.append((where, value))
