@@ -71,6 +71,7 @@ SEEN_BY_DIFF: dict[str, str | tuple[str, ...]] = {
     "revoke answers another revokedAt than the list": "revoke(",
     "a share revoked through any render of its project": "revoke(",
     "a non-JSON body not sent as JSON read as {}": "error_on_purpose('a body that is not JSON')",
+    "concurrent revokes both win": "revoke(",
 }
 """Variants the lockstep sequences reach, and the step each must first differ at."""
 
@@ -92,6 +93,25 @@ def test_a_broken_variant_diverges_at_the_step_where_it_first_differs(
     assert first.sequence[-1].split(". ", 1)[1].startswith(expected_step), first.sequence
     assert first.step == len(first.sequence)
     assert not result.passed
+
+
+DECIDED_BY_PART_B = {
+    "body validated before the key": "notes B.2",
+    "bodies over 1 MiB accepted": "notes B.6",
+    "HEAD on a link counts a view": "notes B.12",
+}
+"""Variants that take a Part B decision the other way: reported as decisions, exit 0."""
+
+
+@pytest.mark.parametrize("name", sorted(DECIDED_BY_PART_B))
+def test_a_variant_taking_a_part_b_decision_otherwise_is_reported_as_that_decision(
+    name: str, reference: str
+) -> None:
+    variant = next(v for v in VARIANTS if v.name == name)
+    with serve(variant.build()) as target:
+        result = diff(target, reference)
+    assert result.passed, [d.title for d in result.divergences if not d.decision]
+    assert [d.source for d in result.divergences] == [DECIDED_BY_PART_B[name]]
 
 
 def test_a_deployment_taking_every_part_b_liberty_differs_only_by_decisions(
@@ -207,3 +227,23 @@ def test_read_only_compares_without_creating_anything(reference: str) -> None:
     assert result.passed, [d.title for d in result.divergences]
     assert result.steps > 0
     assert "revoked 0 of the 0 share(s)" in result.cleanup
+
+
+def test_the_default_profile_shrinks_a_divergence_to_the_shortest_sequence(
+    reference: str,
+) -> None:
+    variant = next(v for v in VARIANTS if v.name == "email shares left out of the list")
+    default = PROFILES["default"]
+    with serve(variant.build()) as target:
+        result = run_lockstep(
+            RunConfig(base_url=target, profile=default),
+            RunConfig(base_url=reference, profile=default),
+        )
+    [first] = [d for d in result.divergences if not d.decision]
+    steps = [line.split(". ", 1)[1] for line in first.sequence]
+    # Every sequence starts with the same core steps (the last of them shares a render that
+    # is not ready); shrunk, nothing stands between them and the one drawn step that shows
+    # the difference: an email share, missing from the next list.
+    assert steps[-1] == "list_shares()"
+    assert steps[-2].startswith(("email(", "create(channel='email'")), steps
+    assert steps[-3] == "create() on a render that has not succeeded", steps

@@ -18,6 +18,7 @@ import io
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -327,6 +328,18 @@ def probe_decisions(run: Lockstep) -> None:
         lambda side: side.call("PATCH", f"/v1/renders/{side.render}/shares", json={}),
         "notes B.10",
     )
+    run.probe(
+        "a body that is not JSON, sent without a key",
+        shares,
+        "post",
+        lambda side: side.session.client.request(
+            "POST",
+            f"/v1/renders/{side.render}/shares",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        ),
+        "notes B.2",
+    )
     if run.target.session.config.read_only:
         return  # the other points are probed by creating a share or sending an email
     offset = (datetime.now(UTC) + timedelta(days=1)).astimezone(timezone(timedelta(hours=2)))
@@ -353,6 +366,40 @@ def probe_decisions(run: Lockstep) -> None:
     if email_off is not None and email_off.target.status == 503:
         # The target has no email: the reference goes without too, so sequences stay in step.
         run.reference.session.target.set_faults(emailTransport="none")
+    run.probe(
+        "a body of more than 1 MiB",
+        shares,
+        "post",
+        lambda side: side.call(
+            "POST",
+            f"/v1/renders/{side.render}/shares",
+            json={"channel": "link", "padding": "x" * (1024 * 1024 + 1)},
+        ),
+        "notes B.6",
+    )
+    run.probe(
+        "HEAD on a new link, then the link's click count",
+        "/share/{token}",
+        "head",
+        _head_then_count,
+        "notes B.12",
+    )
+
+
+def _head_then_count(side: Side) -> Exchange:
+    """Create a link (remembered for cleanup), HEAD it, and read its row in the list."""
+    made = side.call("POST", f"/v1/renders/{side.render}/shares", json={})
+    if made.status != 201:
+        return made
+    body = made.json()
+    side.session.target.remember_share(side.render, body["id"])
+    side.session.client.request("HEAD", side.session.context.share_url(body))
+    listed = side.call("GET", f"/v1/renders/{side.render}/shares")
+    try:
+        rows = [row for row in listed.json()["shares"] if row["id"] == body["id"]]
+    except (KeyError, TypeError):
+        return listed  # a malformed list is compared as it came
+    return replace(listed, response_body=orjson.dumps({"shares": rows}))
 
 
 def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachine]:
@@ -450,6 +497,26 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                 self.revoke(made)
                 self.revoke(made)
 
+        @step(made=shares)
+        def revoke_concurrently(self, made: Made | None) -> None:
+            """Two revokes of one share at once on each side: exactly one may win."""
+            if made is None:
+                return
+
+            def both_at_once(side: Side) -> Exchange:
+                path = f"/v1/renders/{side.render}/shares/{made[side.label][0]}"
+                with ThreadPoolExecutor(2) as pool:
+                    answers = list(pool.map(lambda _: side.call("DELETE", path), range(2)))
+                # The loser's answer (or, if both won, a second 200): what differs if both win.
+                return max(answers, key=lambda answer: answer.status)
+
+            run.both(
+                f"revoke({self._name(made)}) twice at once",
+                "/v1/renders/{id}/shares/{shareId}",
+                "delete",
+                both_at_once,
+            )
+
         @step(made=shares, download=st.booleans())
         def open_link(self, made: Made | None, download: bool) -> None:
             if made is not None:
@@ -468,8 +535,9 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
         def start(self) -> Any:
             """Every sequence starts the same way, covering the core whatever comes next.
 
-            The errors on purpose, a read of the render, a link and an expired link opened,
-            and the first revoked twice.
+            The errors on purpose, reads of the render and its PDF, a link, an expired link
+            and a longest message; the link opened twice and downloaded, the engagement, the
+            foreign and not-ready renders tried, then two revokes at once and a third.
             """
             read_steps(run)
             if not writes:
@@ -483,7 +551,8 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                 self.engagement()
                 if target.not_ready is not None:
                     self._through_other_render(kept)
-                self.revoke_twice(kept)
+                self.revoke_concurrently(kept)
+                self.revoke(kept)  # once more: refused alike
             if target.not_ready is not None:
                 self._share_not_ready()
             return multiple(*(m for m in (kept, expired, longest) if m is not None))
@@ -552,7 +621,10 @@ def begin_sequence(run: Lockstep) -> None:
         side.correlator = Correlator()
         side.render = side.session.target.fresh_render()
         side.correlator.preset(side.render, "render")
-        side.baseline = {row["id"] for row in side.session.context.list_shares(side.render)}
+        # Read leniently: a side that answers these wrongly differs in the first comparison.
+        listed = side.call("GET", f"/v1/renders/{side.render}/shares").json()
+        rows = listed.get("shares") if isinstance(listed, dict) else None
+        side.baseline = {row["id"] for row in rows or [] if isinstance(row, dict) and "id" in row}
         engaged = side.call("GET", f"/v1/renders/{side.render}/engagement").json()
         side.engaged = engaged if isinstance(engaged, dict) else {}
 
