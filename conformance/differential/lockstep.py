@@ -237,8 +237,6 @@ class Lockstep:
         operation_path: str,
         method: str,
         act: Callable[[Side], Exchange],
-        *,
-        decision: str | None = None,
     ) -> tuple[Exchange, Exchange]:
         """Run one step on both sides and compare; raise at the first difference."""
         self.log.append(f"{len(self.log) + 1}. {name}")
@@ -247,9 +245,7 @@ class Lockstep:
         found = compare(self.target, self.reference, ours, theirs)
         if found is not None:
             title, diffs = found
-            source, is_decision = (
-                (decision, True) if decision else judge(operation_path, method, theirs.status)
-            )
+            source, is_decision = judge(operation_path, method, theirs.status)
             raise _Diverged(
                 Divergence(
                     f"{name}: {title}",
@@ -271,10 +267,13 @@ class Lockstep:
         method: str,
         act: Callable[[Side], Exchange],
         decision: str,
+        taken: Callable[[Exchange], bool],
     ) -> Divergence | None:
-        """A Part B point: a difference is recorded as a decision, and the run goes on.
+        """A Part B point: the run goes on whatever the target answers.
 
-        A share either side made is remembered, so the run's cleanup revokes it.
+        A difference is the decision taken otherwise when the target's answer is what that
+        other choice looks like (``taken``); any other difference departs from the contract
+        like one in a sequence. A share either side made is remembered for the cleanup.
         """
         self.log = []
         answers: dict[str, Exchange] = {}
@@ -285,14 +284,17 @@ class Lockstep:
 
         found: Divergence | None = None
         try:
-            self.both(name, operation_path, method, recorded, decision=decision)
+            self.both(name, operation_path, method, recorded)
         except _Diverged as diverged:
             found = diverged.divergence
+            if taken(found.target):
+                found = replace(found, source=decision, decision=True)
             self.divergences.append(found)
         for side in (self.target, self.reference):
             answer = answers.get(side.label)
-            if answer is not None and answer.status == 201:
-                side.session.target.remember_share(side.render, answer.json()["id"])
+            made = answer.json() if answer is not None and answer.status == 201 else None
+            if isinstance(made, dict) and isinstance(made.get("id"), str):
+                side.session.target.remember_share(side.render, made["id"])
         return found
 
 
@@ -327,6 +329,7 @@ def probe_decisions(run: Lockstep) -> None:
         "patch",
         lambda side: side.call("PATCH", f"/v1/renders/{side.render}/shares", json={}),
         "notes B.10",
+        lambda answer: _answers(answer, 404, "not_found"),
     )
     run.probe(
         "a body that is not JSON, sent without a key",
@@ -339,6 +342,7 @@ def probe_decisions(run: Lockstep) -> None:
             headers={"Content-Type": "application/json"},
         ),
         "notes B.2",
+        lambda answer: _answers(answer, 400, "invalid_json"),
     )
     if run.target.session.config.read_only:
         return  # the other points are probed by creating a share or sending an email
@@ -353,6 +357,7 @@ def probe_decisions(run: Lockstep) -> None:
             json={"expiresAt": offset.strftime("%Y-%m-%dT%H:%M:%S+02:00")},
         ),
         "notes B.8",
+        lambda answer: _answers(answer, 400, "invalid_request"),
     )
     email_off = run.probe(
         "an email to Resend's test address",
@@ -362,6 +367,7 @@ def probe_decisions(run: Lockstep) -> None:
             "POST", f"/v1/renders/{side.render}/email", json={"to": RESEND_TEST_RECIPIENT}
         ),
         "notes B.11",
+        lambda answer: _answers(answer, 503, "email_not_configured"),
     )
     if email_off is not None and email_off.target.status == 503:
         # The target has no email: the reference goes without too, so sequences stay in step.
@@ -376,6 +382,7 @@ def probe_decisions(run: Lockstep) -> None:
             json={"channel": "link", "padding": "x" * (1024 * 1024 + 1)},
         ),
         "notes B.6",
+        lambda answer: answer.status in (201, 400),  # a larger limit: read, then judged
     )
     run.probe(
         "HEAD on a new link, then the link's click count",
@@ -383,16 +390,33 @@ def probe_decisions(run: Lockstep) -> None:
         "head",
         _head_then_count,
         "notes B.12",
+        _counted_once,
     )
+
+
+def _answers(answer: Exchange, status: int, code: str) -> bool:
+    """Whether an answer is the error ``status``/``code`` in the envelope."""
+    return answer.status == status and _error_code(answer) == code
+
+
+def _counted_once(answer: Exchange) -> bool:
+    """Whether the probed link's row shows the HEAD counted as a view."""
+    body = answer.json()
+    rows = body.get("shares") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
+        return False
+    return bool(rows[0].get("clickCount") == 1)
 
 
 def _head_then_count(side: Side) -> Exchange:
     """Create a link (remembered for cleanup), HEAD it, and read its row in the list."""
     made = side.call("POST", f"/v1/renders/{side.render}/shares", json={})
-    if made.status != 201:
-        return made
     body = made.json()
+    if made.status != 201 or not isinstance(body, dict) or "id" not in body:
+        return made
     side.session.target.remember_share(side.render, body["id"])
+    if "shareUrl" not in body and not side.session.config.share_base_url:
+        return made  # nothing to open: the answers differ already
     side.session.client.request("HEAD", side.session.context.share_url(body))
     listed = side.call("GET", f"/v1/renders/{side.render}/shares")
     try:
@@ -407,6 +431,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
     target, reference = run.target, run.reference
     can_render = "template" in target.session.target.capabilities
     writes = not config.read_only
+    events = writes and target.session.target.is_mock
     email_on = not any(d.source == "notes B.11" for d in run.divergences)
 
     class LockstepMachine(RuleBasedStateMachine):
@@ -464,7 +489,10 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
 
         @precondition(lambda self: email_on and writes)
         @step(target=shares, message=st.none() | st.just("Here is your copy."))
-        def email(self, message: str | None) -> Any:
+        def email(self, message: str | None) -> Made | None:
+            return self._email(message)
+
+        def _email(self, message: str | None) -> Made | None:
             body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT}
             if message is not None:
                 body["message"] = message
@@ -507,8 +535,10 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                 path = f"/v1/renders/{side.render}/shares/{made[side.label][0]}"
                 with ThreadPoolExecutor(2) as pool:
                     answers = list(pool.map(lambda _: side.call("DELETE", path), range(2)))
-                # The loser's answer (or, if both won, a second 200): what differs if both win.
-                return max(answers, key=lambda answer: answer.status)
+                won = [answer for answer in answers if answer.status == 200]
+                if len(won) > 1:  # shown as such: a reference never has two winners
+                    return replace(won[1], response_body=orjson.dumps({"winners": len(won)}))
+                return won[0] if won else answers[0]
 
             run.both(
                 f"revoke({self._name(made)}) twice at once",
@@ -548,6 +578,8 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
             if kept is not None:
                 self._open(kept, download=False)  # a second view within 5 minutes: no count
                 self._open(kept, download=True)
+                if events:
+                    self.record_event()
                 self.engagement()
                 if target.not_ready is not None:
                     self._through_other_render(kept)
@@ -555,7 +587,22 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
                 self.revoke(kept)  # once more: refused alike
             if target.not_ready is not None:
                 self._share_not_ready()
-            return multiple(*(m for m in (kept, expired, longest) if m is not None))
+            sent = self._email(None) if email_on else None
+            return multiple(*(m for m in (kept, expired, longest, sent) if m is not None))
+
+        # Whether an event counts depends on the same address's events of the last five
+        # minutes: a deployment's render has a history the reference cannot know.
+        @precondition(lambda self: events)
+        @step(kind=st.sampled_from(["viewed", "downloaded", "printed"]))
+        def record_event(self, kind: str = "printed") -> None:
+            run.both(
+                f"record_event({kind!r})",
+                "/v1/renders/{id}/events",
+                "post",
+                lambda side: side.call(
+                    "POST", f"/v1/renders/{side.render}/events", json={"eventType": kind}
+                ),
+            )
 
         @step()
         def engagement(self) -> None:
@@ -672,11 +719,57 @@ Made = dict[str, tuple[str, str]]
 
 _MISSING = "00000000-0000-7000-8000-00000000d1ff"
 _MESSAGE_MAX: int = craftkit_spec.fact("CreateShareRequest", "message", "maxLength")
+_RENDER_OPERATIONS: tuple[tuple[str, str, str, Any], ...] = (
+    ("GET", "/v1/renders/{id}", "", None),
+    ("GET", "/v1/renders/{id}/download", "/download", None),
+    ("GET", "/v1/renders/{id}/shares", "/shares", None),
+    ("POST", "/v1/renders/{id}/shares", "/shares", {}),
+    ("DELETE", "/v1/renders/{id}/shares/{shareId}", f"/shares/{_MISSING}", None),
+    ("POST", "/v1/renders/{id}/email", "/email", {"to": RESEND_TEST_RECIPIENT}),
+    ("POST", "/v1/renders/{id}/events", "/events", {"eventType": "printed"}),
+    ("GET", "/v1/renders/{id}/engagement", "/engagement", None),
+)
+"""Every operation on a render: method, path template, suffix after the id, and a valid body."""
+
+
+def _on_render(
+    method: str, suffix: str, body: Any, *, render: str | None = None, key: bool = True
+) -> Callable[[Side], Exchange]:
+    return lambda side: side.call(
+        method, f"/v1/renders/{render or side.render}{suffix}", key=key, json=body
+    )
+
+
 _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
-    "unknown render": (
-        "/v1/renders/{id}",
-        "get",
-        lambda side: side.call("GET", f"/v1/renders/{_MISSING}"),
+    **{
+        f"no key: {method} {path}": (
+            path,
+            method.lower(),
+            _on_render(method, suffix, body, key=False),
+        )
+        for method, path, suffix, body in _RENDER_OPERATIONS
+    },
+    **{
+        f"unknown render: {method} {path}": (
+            path,
+            method.lower(),
+            _on_render(method, suffix, body, render=_MISSING),
+        )
+        for method, path, suffix, body in _RENDER_OPERATIONS
+    },
+    "no key: POST /v1/templates/{slug}/render": (
+        "/v1/templates/{slug}/render",
+        "post",
+        lambda side: side.call(
+            "POST", "/v1/templates/invoice/render", key=False, json={"data": {}}
+        ),
+    ),
+    "unknown template": (
+        "/v1/templates/{slug}/render",
+        "post",
+        lambda side: side.call(
+            "POST", "/v1/templates/no-such-template-d1ff/render", json={"data": {}}
+        ),
     ),
     "message too long": (
         "/v1/renders/{id}/shares",
@@ -684,11 +777,6 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
         lambda side: side.call(
             "POST", f"/v1/renders/{side.render}/shares", json={"message": "m" * (_MESSAGE_MAX + 1)}
         ),
-    ),
-    "no key": (
-        "/v1/renders/{id}/shares",
-        "get",
-        lambda side: side.call("GET", f"/v1/renders/{side.render}/shares", key=False),
     ),
     "a body that is not JSON": (
         "/v1/renders/{id}/shares",
