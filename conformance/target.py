@@ -34,7 +34,7 @@ def _control_token_header() -> str:
     return name
 
 
-def _control_headers() -> dict[str, str]:
+def control_headers() -> dict[str, str]:
     """The mock's control token, for a mock that requires one (``CRAFTKIT_MOCK_CONTROL_TOKEN``)."""
     token = os.environ.get("CRAFTKIT_MOCK_CONTROL_TOKEN")
     return {_control_token_header(): token} if token else {}
@@ -65,7 +65,7 @@ class Target:
         target = cls(config, client)
         try:
             probe = httpx.get(
-                f"{client.base_url}/_mock/clock", headers=_control_headers(), timeout=10
+                f"{client.base_url}/_mock/clock", headers=control_headers(), timeout=10
             )
         except httpx.HTTPError as exc:
             raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
@@ -117,7 +117,7 @@ class Target:
             method,
             f"{self.client.base_url}/_mock{path}",
             json=json,
-            headers=_control_headers(),
+            headers=control_headers(),
             timeout=30,
         )
         if response.status_code >= 400:
@@ -300,7 +300,7 @@ class Target:
         if self.is_mock:
             projects = sorted(set(self.sandboxes.values()))
             gone = [
-                delete(f"/_mock/projects/{project_id}", headers=_control_headers())
+                delete(f"/_mock/projects/{project_id}", headers=control_headers())
                 for project_id in projects
             ]
             done = f"deleted {gone.count(204)} sandbox project(s) the run made on the mock"

@@ -44,7 +44,7 @@ from conformance.client import Exchange
 from conformance.config import RunConfig
 from conformance.differential.normal import Correlator, differences, opposite_order
 from conformance.runner import ConformanceSession
-from conformance.target import RESEND_TEST_RECIPIENT
+from conformance.target import RESEND_TEST_RECIPIENT, control_headers
 
 
 @dataclass(frozen=True)
@@ -167,12 +167,34 @@ def _error_code(exchange: Exchange) -> str | None:
     return None
 
 
+def documented_headers(operation_path: str, method: str, status: int) -> tuple[str, ...]:
+    """The headers the spec documents for an answer (their presence is the contract)."""
+    operation = _paths().get(operation_path, {}).get(method.lower(), {})
+    return tuple(operation.get("responses", {}).get(str(status), {}).get("headers", {}))
+
+
 def compare(
-    target: Side, reference: Side, ours: Exchange, theirs: Exchange
+    target: Side,
+    reference: Side,
+    ours: Exchange,
+    theirs: Exchange,
+    documented: tuple[str, ...] = (),
 ) -> tuple[str, list[tuple[str, Any, Any]]] | None:
-    """How the two answers of one step differ in normal form; ``None`` when they agree."""
+    """How the two answers of one step differ in normal form; ``None`` when they agree.
+
+    ``documented`` names the headers the spec gives this answer: each must be present on
+    both sides or on neither (values such as a length or a wait are each side's own).
+    """
     if ours.status != theirs.status:
         return "the status differs", [("status", ours.status, theirs.status)]
+    headers = [
+        (f"header {name}", name.lower() in ours.response_headers, present)
+        for name in documented
+        if (present := name.lower() in theirs.response_headers)
+        != (name.lower() in ours.response_headers)
+    ]
+    if headers:
+        return "a documented header differs", headers
     ours_type = ours.response_headers.get("content-type", "").split(";")[0]
     theirs_type = theirs.response_headers.get("content-type", "").split(";")[0]
     if ours_type != theirs_type:
@@ -242,7 +264,8 @@ class Lockstep:
         self.log.append(f"{len(self.log) + 1}. {name}")
         self.steps += 1
         ours, theirs = act(self.target), act(self.reference)
-        found = compare(self.target, self.reference, ours, theirs)
+        documented = documented_headers(operation_path, method, theirs.status)
+        found = compare(self.target, self.reference, ours, theirs, documented)
         if found is not None:
             title, diffs = found
             source, is_decision = judge(operation_path, method, theirs.status)
@@ -432,6 +455,7 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
     can_render = "template" in target.session.target.capabilities
     writes = not config.read_only
     events = writes and target.session.target.is_mock
+    both_mocks = target.session.target.is_mock
     email_on = not any(d.source == "notes B.11" for d in run.divergences)
 
     class LockstepMachine(RuleBasedStateMachine):
@@ -588,7 +612,31 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[RuleBasedStateMachin
             if target.not_ready is not None:
                 self._share_not_ready()
             sent = self._email(None) if email_on else None
+            if sent is not None and both_mocks:
+                self._outboxes()
+                self._email_failing()
             return multiple(*(m for m in (kept, expired, longest, sent) if m is not None))
+
+        def _outboxes(self) -> None:
+            """The mail each side kept (both are mocks): same mail, same words, same link."""
+
+            def outbox(side: Side) -> Exchange:
+                project = side.session.target.sandboxes[side.session.target.key or ""]
+                return side.session.client.request(
+                    "GET", f"/_mock/projects/{project}/emails", headers=control_headers()
+                )
+
+            run.both("the outboxes", "/_mock/projects/{projectId}/emails", "get", outbox)
+
+        def _email_failing(self) -> None:
+            """An email the provider refuses (both are mocks): 502 alike, and the share stays."""
+            for side in (target, reference):
+                side.session.target.set_faults(emailSendFails=True)
+            try:
+                self._email("refused")
+            finally:
+                for side in (target, reference):
+                    side.session.target.set_faults(emailSendFails=False)
 
         # Whether an event counts depends on the same address's events of the last five
         # minutes: a deployment's render has a history the reference cannot know.

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _TOKEN = re.compile(r"cks_[A-Za-z0-9_-]+")
+_ORIGIN = re.compile(r"https?://[^/\s\"'<>]+")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 _OPAQUE_KEYS = frozenset({"emailMessageId"})
 """Fields whose values are opaque per side, whatever they look like."""
@@ -76,7 +77,10 @@ class Correlator:
             return self.name(value, "token")
         if _UUID.fullmatch(value):
             return self.name(value.lower(), "id")
-        return value
+        # Free text (an email's body) carries links and ids of its own side.
+        value = _ORIGIN.sub("<host>", value)
+        value = _TOKEN.sub(lambda m: self.name(m.group(0), "token"), value)
+        return _UUID.sub(lambda m: self.name(m.group(0).lower(), "id"), value)
 
     def normal(self, value: Any, where: str = "$", key: str | None = None) -> Any:
         """A JSON value's normal form (timestamps noted in order as they are met)."""
