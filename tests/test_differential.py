@@ -77,6 +77,7 @@ SEEN_BY_DIFF: dict[str, str | tuple[str, ...]] = {
     "concurrent revokes both win": "revoke(",
     "failed send drops the share": "list_shares()",
     "mail without the greeting": "the outboxes",
+    "409 conflict without the status": "download_render() of a render that has not succeeded",
 }
 """Variants the lockstep sequences reach, and the step each must first differ at."""
 
@@ -104,6 +105,7 @@ DECIDED_BY_PART_B = {
     "body validated before the key": "notes B.2",
     "bodies over 1 MiB accepted": "notes B.6",
     "HEAD on a link counts a view": "notes B.12",
+    "429 without Retry-After": "notes B.7",
 }
 """Variants that take a Part B decision the other way: reported as decisions, exit 0."""
 

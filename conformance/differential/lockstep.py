@@ -3,8 +3,9 @@
 A run first probes the points API_NOTES Part B leaves to each deployment (an unknown method,
 an expiry with an offset, email switched off): a difference there is a decision, reported
 and never failed, and the reference is set up like the target where state depends on it
-(email off). Then a hypothesis state machine generates sequences of share operations,
-renders, links and errors on purpose; every step runs on the target, then on the reference,
+(email off). The core steps then run once, in a sequence of their own; after them a
+hypothesis state machine draws short sequences of share operations, links, downloads,
+events and (on a mock) submissions. Every step runs on the target, then on the reference,
 and the two answers are compared in normal form (``normal``): same status, same error code,
 same fields with correlated ids and tokens, timestamps in the same order, and the share
 lists equal after every step. The first step that differs ends the sequence; with a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -134,7 +136,7 @@ class Side:
 
 @functools.cache
 def _paths() -> dict[str, Any]:
-    paths: dict[str, Any] = craftkit_spec.load_raw()["paths"]
+    paths: dict[str, Any] = craftkit_spec.load_resolved()["paths"]
     return paths
 
 
@@ -145,9 +147,20 @@ def _sources(operation_path: str, method: str, status: int) -> list[str]:
     return [str(s) for s in sources]
 
 
-def judge(operation_path: str, method: str, reference_status: int) -> tuple[str, bool]:
-    """The source of what the reference answered, and whether it is only a Part B decision."""
+def judge(
+    operation_path: str, method: str, reference_status: int, target_status: int
+) -> tuple[str, bool]:
+    """The source of what the reference answered, and whether it is only a Part B decision.
+
+    A decision shapes how a request is answered, not whether it succeeds: where one side
+    refuses what the other does, the target departs from the contract whatever the answer's
+    source.
+    """
     sources = _sources(operation_path, method, reference_status)
+    if (reference_status < 400) != (target_status < 400):
+        operation = _paths().get(operation_path, {}).get(method.lower(), {})
+        facts = [str(s) for s in operation.get("x-source", []) if not str(s).startswith("notes B.")]
+        return ", ".join(facts) or "the operation's declared behaviour", False
     if not sources:
         return "the spec's declared behaviour", False
     decision = all(s.startswith("notes B.") for s in sources)
@@ -155,6 +168,18 @@ def judge(operation_path: str, method: str, reference_status: int) -> tuple[str,
 
 
 # ---- comparing one step -----------------------------------------------------------------
+
+
+_RENDER_STATUSES: tuple[str, ...] = craftkit_spec.enum("RenderStatus")
+
+
+def _statuses_named(exchange: Exchange) -> list[str]:
+    """The render statuses an error's message names."""
+    body = exchange.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    text = message if isinstance(message, str) else ""
+    return [status for status in _RENDER_STATUSES if re.search(rf"\b{status}\b", text)]
 
 
 def _error_code(exchange: Exchange) -> str | None:
@@ -208,7 +233,14 @@ def compare(
         return None
     if ours.status >= 400:
         a, b = _error_code(ours), _error_code(theirs)
-        return None if a == b else ("the error code differs", [("error.code", a, b)])
+        if a != b:
+            return "the error code differs", [("error.code", a, b)]
+        if ours.status == 409:
+            # The contract has a 409's message name the render's current status.
+            named = (_statuses_named(ours), _statuses_named(theirs))
+            if named[0] != named[1]:
+                return "the message names another status", [("error.message", *named)]
+        return None
     seen = (len(target.correlator.times), len(reference.correlator.times))
     found = differences(
         target.correlator.normal(ours.json()), reference.correlator.normal(theirs.json())
@@ -266,7 +298,7 @@ class Lockstep:
         found = compare(self.target, self.reference, ours, theirs, documented)
         if found is not None:
             title, diffs = found
-            source, is_decision = judge(operation_path, method, theirs.status)
+            source, is_decision = judge(operation_path, method, theirs.status, ours.status)
             raise _Diverged(
                 Divergence(
                     f"{name}: {title}",
@@ -625,12 +657,20 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[LockstepBase]:
                 compare_lists(run)
             if target.not_ready is not None:
                 self._share_not_ready()
+                run.both(
+                    "download_render() of a render that has not succeeded",
+                    "/v1/renders/{id}/download",
+                    "get",
+                    lambda side: side.call("GET", f"/v1/renders/{side.not_ready}/download"),
+                )
             sent = self._email(None) if email_on else None
             compare_lists(run)
             if sent is not None and both_mocks:
                 self._outboxes()
                 self._email_failing()
                 compare_lists(run)
+            if both_mocks:
+                self._rate_limited()
 
         def _outboxes(self) -> None:
             """The mail each side kept (both are mocks): same mail, same words, same link."""
@@ -642,6 +682,22 @@ def build_machine(run: Lockstep, config: RunConfig) -> type[LockstepBase]:
                 )
 
             run.both("the outboxes", "/_mock/projects/{projectId}/emails", "get", outbox)
+
+        def _rate_limited(self) -> None:
+            """One request a minute (both are mocks): the second is a 429, alike."""
+            for side in (target, reference):
+                side.session.target.set_faults(rateLimitPerMinute=1)
+            try:
+                for attempt in ("first", "second"):
+                    run.both(
+                        f"get_render() with one request a minute allowed, {attempt}",
+                        "/v1/renders/{id}",
+                        "get",
+                        lambda side: side.call("GET", f"/v1/renders/{side.render}"),
+                    )
+            finally:
+                for side in (target, reference):
+                    side.session.target.set_faults(rateLimitPerMinute=None)
 
         def _email_failing(self) -> None:
             """An email the provider refuses (both are mocks): 502 alike, and the share stays."""
