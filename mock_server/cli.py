@@ -7,11 +7,13 @@ that names it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import logging
 import os
 import resource
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -120,13 +122,10 @@ def main(
     APP_URL, RESEND_API_KEY, EMAIL_FROM, RESEND_BASE_URL, S3_PUBLIC_URL) and mock-only
     CRAFTKIT_MOCK_* variables; see README.md.
     """
-    # Worker processes read their settings from the environment, so options go there first.
-    if store is not None:
-        os.environ["CRAFTKIT_MOCK_STORE"] = store
-    if seed_path is not None:
-        os.environ["CRAFTKIT_MOCK_SEED"] = str(seed_path)
+    # The options that are also settings; worker processes get them in their environment.
+    overrides = {"CRAFTKIT_MOCK_STORE": store} if store is not None else {}
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env({**os.environ, **overrides})
         seed = load_seed(seed_path or default_seed_path())
     except (SettingsError, SeedError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -182,7 +181,10 @@ def main(
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, sockets=[sock]).run()
+        # Each worker loads exactly the seed and settings checked here.
+        overrides[WORKER_SEED_VARIABLE] = str(seed_path or default_seed_path())
+        with _environment(overrides):
+            Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
 
@@ -198,13 +200,45 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+WORKER_SEED_VARIABLE = "CRAFTKIT_MOCK_SEED"
+"""Where a ``--workers`` supervisor tells its workers which seed file it checked."""
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set for a block (the worker processes started in it).
+
+    Restored after, so nothing leaks into a process that calls ``main`` in-process.
+    """
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def worker_app() -> Starlette:
-    """The app of one ``--workers`` process: settings and seed from the environment."""
+    """The app of one ``--workers`` process: settings and seed from the environment.
+
+    A worker that cannot build its app exits as a failed start (uvicorn's code 3), so the
+    supervisor stops instead of replacing it, again and again, with one that fails alike.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
     from mock_server.app import create_app
 
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    seed_path = os.environ.get("CRAFTKIT_MOCK_SEED")
-    app = create_app(seed=load_seed(Path(seed_path) if seed_path else default_seed_path()))
+    seed_path = os.environ.get(WORKER_SEED_VARIABLE)
+    try:
+        app = create_app(seed=load_seed(Path(seed_path) if seed_path else default_seed_path()))
+    except (SettingsError, SeedError) as exc:
+        logging.getLogger("uvicorn.error").error("The worker cannot start: %s", exc)
+        raise SystemExit(STARTUP_FAILURE) from exc
     _tune_garbage_collector()
     return app
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import uvicorn
@@ -161,6 +162,21 @@ class RedisServer:
         self.stop()
 
 
+def _kill_group(process: subprocess.Popen[str], drain: threading.Thread | None) -> None:
+    """Kill a process started in a session of its own and its whole group; close its output.
+
+    ``drain`` reads the output until it ends, which it does once every writer is gone.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    if drain is not None:
+        drain.join(timeout=5)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 class MockProcess:
     """``craftkit-mock --port 0 ARGS`` in a process of its own; its URL once it listens.
 
@@ -175,14 +191,31 @@ class MockProcess:
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> str:
-        """Start it; the base URL from its banner, once ``/health`` answers."""
+        """Start it; the base URL from its banner, once ``/health`` answers.
+
+        It runs in a process group of its own (with ``--workers``, the supervisor and its
+        workers), which is killed whole if it does not come up, if it does not stop when
+        asked, and at the latest when this interpreter exits: a test that fails or is torn
+        down early never leaves a mock behind.
+        """
         self._process = subprocess.Popen(
             self._command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             env=self._env,
+            start_new_session=True,
         )
+        # Until the output is drained by a thread, a reaper of the process alone.
+        self._reaper = weakref.finalize(self, _kill_group, self._process, None)
+        try:
+            return self._wait_until_up(timeout)
+        except BaseException:
+            self._reaper()
+            raise
+
+    def _wait_until_up(self, timeout: float) -> str:
+        assert self._process is not None
         assert self._process.stdout is not None
         first = self._process.stdout.readline()
         if not first.startswith("Craftkit mock:"):
@@ -191,22 +224,29 @@ class MockProcess:
         self.url = first.split()[2]
         # Keep reading what it prints, or a full pipe would stop it mid-request.
         self._lines: collections.deque[str] = collections.deque([first], maxlen=200)
-        self._drain = threading.Thread(
+        drain = threading.Thread(
             target=self._lines.extend, args=(self._process.stdout,), daemon=True
         )
-        self._drain.start()
+        drain.start()
+        self._reaper.detach()
+        self._reaper = weakref.finalize(self, _kill_group, self._process, drain)
         deadline = time.monotonic() + timeout
+        last = "nothing yet"
         while True:
             try:
                 host, port = self.url.rsplit("/", 1)[1].rsplit(":", 1)
                 with socket.create_connection((host, int(port)), 1) as conn:
                     conn.sendall(b"GET /health HTTP/1.1\r\nHost: mock\r\n\r\n")
-                    if conn.recv(16).startswith(b"HTTP/1.1 200"):
+                    answer = conn.recv(16)
+                    if answer.startswith(b"HTTP/1.1 200"):
                         return self.url
-            except OSError:
-                pass
+                    last = f"{answer!r}"
+            except OSError as exc:
+                last = repr(exc)
             if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the mock did not answer /health")
+                raise RuntimeError(
+                    f"the mock did not answer /health (last: {last}); it printed:\n{self.output()}"
+                )
             time.sleep(0.05)
 
     def output(self) -> str:
@@ -214,17 +254,12 @@ class MockProcess:
         return "".join(self._lines)
 
     def stop(self) -> None:
-        """Stop it as Ctrl-C would, and wait (workers included)."""
+        """Stop it as Ctrl-C would, and wait (workers included); kill what does not stop."""
         if self._process is not None:
             self._process.send_signal(signal.SIGINT)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._drain.join(timeout=5)  # it ends at the end of the output
-            assert self._process.stdout is not None
-            self._process.stdout.close()
+            self._reaper()  # workers that outlived their supervisor too
             self._process = None
 
     def __enter__(self) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from conformance.cli import main as conformance_main
-from mock_server.cli import banner, is_loopback
+from mock_server.cli import WORKER_SEED_VARIABLE, banner, is_loopback, worker_app
 from mock_server.cli import main as mock_main
 from mock_server.seed import default_seed_path, load_seed
 
@@ -38,9 +40,27 @@ def test_mock_refuses_a_bad_setting_with_exit_2_naming_it() -> None:
 
 
 def test_mock_refuses_a_missing_seed_file_with_exit_2() -> None:
-    result = CliRunner().invoke(mock_main, ["--seed", "/nonexistent/seed.yaml"])
+    before = dict(os.environ)
+    result = CliRunner().invoke(
+        mock_main,
+        ["--seed", "/nonexistent/seed.yaml", "--store", "redis://127.0.0.1:1/0"],
+        env={"CRAFTKIT_MOCK_TOKEN_SECRET": "ab" * 32},
+    )
     assert result.exit_code == 2
     assert "seed" in result.output
+    # Refused options leave nothing behind for whatever this process starts next (a mock
+    # process started later would inherit them).
+    assert dict(os.environ) == before
+
+
+def test_a_worker_that_cannot_load_its_seed_fails_its_start_rather_than_respawning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Uvicorn's supervisor stops on exit code 3 and replaces a worker on any other."""
+    monkeypatch.setenv(WORKER_SEED_VARIABLE, "/nonexistent/seed.yaml")
+    with pytest.raises(SystemExit) as stopped:
+        worker_app()
+    assert stopped.value.code == 3
 
 
 def test_modules_run_with_python_dash_m() -> None:

@@ -7,12 +7,15 @@ separate mocks), on a real ``redis-server`` the tests start on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -293,3 +296,27 @@ def test_an_unreachable_redis_at_start_is_refused_naming_it() -> None:
     assert result.returncode == 2
     assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_a_mock_process_never_outlives_the_test_that_started_it(redis_server: RedisServer) -> None:
+    """Dropped without ``stop`` (a test torn down early), its supervisor and workers go too."""
+    mock = MockProcess("--workers", "2", "--store", redis_server.url, env=_env("g"))
+    url = mock.start()
+    assert httpx.get(f"{url}/health").status_code == 200
+    group = os.getpgid(mock._process.pid)  # type: ignore[union-attr]
+    assert len(_alive_in_group(group)) >= 3  # the supervisor and two workers (and helpers)
+    del mock
+    gc.collect()
+    assert _alive_in_group(group) == []
+
+
+def _alive_in_group(group: int) -> list[int]:
+    """The processes of a process group that are alive (not exited and waiting to be reaped)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and fields[0] != "Z":
+                alive.append(int(stat.parent.name))
+    return alive

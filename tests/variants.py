@@ -435,13 +435,23 @@ class _RacyRevoke:
 
 
 class LiveLike:
-    """The correct mock with its control API hidden, as a real deployment looks."""
+    """The correct mock with its control API hidden, as a real deployment looks.
 
-    def __init__(self, app: ASGIApp | None = None) -> None:
+    A test may set a deployment up through the control API with ``backdoor``: a request
+    that carries it in ``X-Test-Backdoor`` still reaches the control API.
+    """
+
+    def __init__(self, app: ASGIApp | None = None, backdoor: str | None = None) -> None:
         self.app = app or create_app()
+        self.backdoor = backdoor.encode() if backdoor else None
+
+    def _hidden(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or not scope["path"].startswith("/_mock"):
+            return False
+        return self.backdoor is None or (b"x-test-backdoor", self.backdoor) not in scope["headers"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/_mock"):
+        if self._hidden(scope):
             body = orjson.dumps({"error": {"code": "not_found", "message": "No route"}})
             await send(
                 {

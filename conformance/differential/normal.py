@@ -5,8 +5,10 @@ so each side maps them to names in the order it first shows them (``id#3``, ``to
 the share created at step 3 is ``id#3`` on both sides, and a later list that drops, reorders
 or alters it differs in its normal form. Timestamps are not compared by value but as
 relations: each one is ``<time>`` in the normal form, and the order between any two of them
-(before, after) must not be opposite on the two sides. Instants the run sent itself are
-named (``sent#1``), so an echoed ``expiresAt`` must come back as sent.
+(before, after) must not be opposite on the two sides. A timestamp of a thing with an id is
+also the same thing's field in every later answer: where one side shows it unchanged, the
+other must too (``changed_instant``). Instants the run sent itself are named (``sent#1``), so
+an echoed ``expiresAt`` must come back as sent.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ _LOCATION_KEYS = frozenset({"downloadUrl"})
 whether there is one is compared."""
 
 
+@dataclass(frozen=True)
+class Stamp:
+    """A timestamp met in an answer: where, its text, and whose field it is (if known)."""
+
+    where: str
+    value: str
+    owner: str | None
+    """``<name of the thing's id>.<field>``, e.g. ``id#3.createdAt``."""
+
+
 @dataclass
 class Correlator:
     """One side's names for the values that differ between sides by nature."""
@@ -37,8 +49,8 @@ class Correlator:
     names: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     sent: dict[str, str] = field(default_factory=dict)
-    times: list[tuple[str, str]] = field(default_factory=list)
-    """Every timestamp seen, in order, with where it was (step and path)."""
+    times: list[Stamp] = field(default_factory=list)
+    """Every timestamp seen, in order."""
 
     def name(self, value: str, kind: str) -> str:
         """The side's name for a value, given on first sight."""
@@ -56,8 +68,8 @@ class Correlator:
         """Note an instant the run sent; it is named wherever it comes back."""
         return self.sent.setdefault(_canonical(value), f"sent#{len(self.sent) + 1}")
 
-    def text(self, value: str, where: str, key: str | None = None) -> str:
-        """A string's normal form."""
+    def text(self, value: str, where: str, key: str | None = None, owner: str | None = None) -> str:
+        """A string's normal form (``owner``: the name of the thing whose field it is)."""
         if key in _OPAQUE_KEYS:
             return self.name(value, "opaque")
         if _INSTANT.fullmatch(value):
@@ -66,7 +78,8 @@ class Correlator:
             sent = self.sent.get(value)
             if sent is not None:
                 return sent
-            self.times.append((where, value))
+            field_of = f"{owner}.{key}" if owner is not None and key is not None else None
+            self.times.append(Stamp(where, value, field_of))
             return "<time>"
         if value.startswith(("http://", "https://")):
             parts = urlsplit(value)
@@ -82,18 +95,23 @@ class Correlator:
         value = _TOKEN.sub(lambda m: self.name(m.group(0), "token"), value)
         return _UUID.sub(lambda m: self.name(m.group(0).lower(), "id"), value)
 
-    def normal(self, value: Any, where: str = "$", key: str | None = None) -> Any:
+    def normal(
+        self, value: Any, where: str = "$", key: str | None = None, owner: str | None = None
+    ) -> Any:
         """A JSON value's normal form (timestamps noted in order as they are met)."""
         if key in _TIMING_KEYS and isinstance(value, int | float):
             return "<duration>"
         if key in _LOCATION_KEYS and isinstance(value, str):
             return "<url>"
         if isinstance(value, dict):
-            return {k: self.normal(v, f"{where}.{k}", k) for k, v in value.items()}
+            own_id = value.get("id")
+            if isinstance(own_id, str):
+                owner = self.text(own_id, f"{where}.id", "id")
+            return {k: self.normal(v, f"{where}.{k}", k, owner) for k, v in value.items()}
         if isinstance(value, list):
             return [self.normal(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, str):
-            return self.text(value, where, key)
+            return self.text(value, where, key, owner)
         return value
 
 
@@ -131,10 +149,32 @@ def opposite_order(left: Correlator, right: Correlator, since: int) -> tuple[str
     """
     for index in range(since, min(len(left.times), len(right.times))):
         for earlier in range(index):
-            a = _sign(left.times[earlier][1], left.times[index][1])
-            b = _sign(right.times[earlier][1], right.times[index][1])
+            a = _sign(left.times[earlier].value, left.times[index].value)
+            b = _sign(right.times[earlier].value, right.times[index].value)
             if a * b < 0:
-                return left.times[earlier][0], left.times[index][0]
+                return left.times[earlier].where, left.times[index].where
+    return None
+
+
+def changed_instant(left: Correlator, right: Correlator, since: int) -> tuple[str, str] | None:
+    """A thing's timestamp that one side shows unchanged since it first showed it, the other not.
+
+    The same share's ``createdAt`` in the create answer and in a later list, or its
+    ``revokedAt`` in the revoke answer and in the list, is one instant: a side whose two
+    answers disagree contradicts itself where the other does not. Only timestamps from index
+    ``since`` on are new; each is compared with the first sight of the same field.
+    """
+    for index in range(since, min(len(left.times), len(right.times))):
+        stamp = left.times[index]
+        if stamp.owner is None or right.times[index].owner != stamp.owner:
+            continue
+        first = next(i for i, seen in enumerate(left.times) if seen.owner == stamp.owner)
+        if first == index or right.times[first].owner != stamp.owner:
+            continue
+        same_left = _sign(left.times[first].value, stamp.value) == 0
+        same_right = _sign(right.times[first].value, right.times[index].value) == 0
+        if same_left != same_right:
+            return left.times[first].where, stamp.where
     return None
 
 
