@@ -121,6 +121,39 @@ def _canonical(instant: str) -> str:
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
 
 
+def extra_fields(left: Any, right: Any, where: str = "$") -> list[tuple[str, Any]]:
+    """Keys of ``left``'s objects that ``right`` does not have at the same place: (path, value).
+
+    Lists are walked item by item as far as both go (a length that differs is a difference
+    of its own). No schema of the contract is closed, so a deployment may send more.
+    """
+    if isinstance(left, dict) and isinstance(right, dict):
+        found: list[tuple[str, Any]] = []
+        for key, value in left.items():
+            if key not in right:
+                found.append((f"{where}.{key}", value))
+            else:
+                found += extra_fields(value, right[key], f"{where}.{key}")
+        return found
+    if isinstance(left, list) and isinstance(right, list):
+        return [e for i, (a, b) in enumerate(zip(left, right, strict=False))
+                for e in extra_fields(a, b, f"{where}[{i}]")]  # fmt: skip
+    return []
+
+
+def without_fields(value: Any, paths: set[str], where: str = "$") -> Any:
+    """``value`` less the keys at ``paths`` (as ``extra_fields`` names them)."""
+    if isinstance(value, dict):
+        return {
+            k: without_fields(v, paths, f"{where}.{k}")
+            for k, v in value.items()
+            if f"{where}.{k}" not in paths
+        }
+    if isinstance(value, list):
+        return [without_fields(v, paths, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def differences(left: Any, right: Any, where: str = "$") -> list[tuple[str, Any, Any]]:
     """Where two normal forms differ: (path, left value, right value), depth first."""
     if isinstance(left, dict) and isinstance(right, dict):

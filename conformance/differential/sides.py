@@ -6,6 +6,7 @@ difference is noted once and the sequence goes on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -104,6 +105,14 @@ class Side:
         return self.session.client.request(method, path, key=chosen, json=json, headers=headers)
 
 
+def _noted(source: str, found: Any) -> tuple[str, tuple[str, ...]]:
+    """What makes a legitimate difference the same one again: its source and where it is.
+
+    The same field of any row of a list is one place.
+    """
+    return source, tuple(re.sub(r"\[\d+\]", "[]", str(where)) for where, *_ in found)
+
+
 @dataclass
 class Lockstep:
     """Both sides, the steps of the current sequence, and every divergence found."""
@@ -152,8 +161,8 @@ class Lockstep:
         )
         if not (is_decision and decisions_go_on):
             raise Diverged(divergence)
-        seen = {(d.source, tuple(f[0] for f in d.differences)) for d in self.divergences}
-        if (source, tuple(f[0] for f in found.found)) not in seen:
+        seen = {_noted(d.source, d.differences) for d in self.divergences}
+        if _noted(source, found.found) not in seen:
             self.divergences.append(divergence)
         return ours, theirs
 
@@ -186,13 +195,16 @@ class Lockstep:
             found = diverged.divergence
             if taken(found.target):
                 found = replace(found, source=decision, decision=True)
-            elif found.decision:  # a difference at a Part B point, but not its other choice
+            elif found.decision and found.source.startswith("notes B."):
+                # A Part B difference at this point, but not the point's other choice.
                 found = replace(
                     found,
                     source=f"{decision}: neither its choice nor the other one",
                     decision=False,
                 )
-            self.divergences.append(found)
+            noted = {_noted(d.source, d.differences) for d in self.divergences}
+            if not found.decision or _noted(found.source, found.differences) not in noted:
+                self.divergences.append(found)
         for side in (self.target, self.reference):
             answer = answers.get(side.label)
             made = answer.json() if answer is not None and answer.status == 201 else None

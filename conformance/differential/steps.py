@@ -46,11 +46,26 @@ def begin_sequence(run: Lockstep) -> None:
         side.engaged = engaged if isinstance(engaged, dict) else {}
 
 
+def email_is_on(run: Lockstep) -> bool:
+    """Whether the target sends email (the B.11 probe found it on)."""
+    return not any(d.source == "notes B.11" for d in run.divergences)
+
+
 def read_steps(run: Lockstep) -> None:
     """The steps that change nothing: each error on purpose, and a read of the render."""
     for kind in sorted(_ERRORS):
         operation_path, method, act = _ERRORS[kind]
         run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
+    if email_is_on(run):
+        # With email off, which refusal comes first is each deployment's own (notes B.2).
+        run.both(
+            "error_on_purpose('an address that is no address')",
+            "/v1/renders/{id}/email",
+            "post",
+            lambda side: side.call(
+                "POST", f"/v1/renders/{side.render}/email", json={"to": "no-address"}
+            ),
+        )
     if run.target.foreign is not None:
         run.both(
             "error_on_purpose('another project's render')",
@@ -203,13 +218,6 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
             key=side.session.target.key,
             content=b"channel=link",
             headers={"Content-Type": "text/plain"},
-        ),
-    ),
-    "an address that is no address": (
-        "/v1/renders/{id}/email",
-        "post",
-        lambda side: side.call(
-            "POST", f"/v1/renders/{side.render}/email", json={"to": "no-address"}
         ),
     ),
     "an unknown event type": (
