@@ -6,6 +6,7 @@ package, so none of them keeps a second, hand-written copy of a field list or an
 
 from craftkit_spec.loading import load_raw, load_resolved, load_validated, spec_path
 from craftkit_spec.schemas import (
+    body_limit,
     branches,
     declared_properties,
     enum,
@@ -19,6 +20,7 @@ from craftkit_spec.walk import Operation, error_codes, error_table, iter_operati
 
 __all__ = [
     "Operation",
+    "body_limit",
     "branches",
     "declared_properties",
     "enum",

@@ -108,6 +108,15 @@ def fact(schema_name: str, field: str, keyword: str) -> Any:
     return value
 
 
+def body_limit() -> int:
+    """The largest request body in bytes: one more is ``413 payload_too_large`` (notes B.6).
+
+    Read from the ``PayloadTooLarge`` response's ``x-max-body-bytes``.
+    """
+    limit = load_resolved()["components"]["responses"]["PayloadTooLarge"]["x-max-body-bytes"]
+    return int(limit)
+
+
 def enum(schema_name: str) -> tuple[str, ...]:
     """The values of an enumeration schema, in the spec's order."""
     return tuple(component(schema_name)["enum"])

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+import craftkit_spec
+
 EmailTransportName = Literal["outbox", "resend", "none"]
 EMAIL_TRANSPORTS: tuple[EmailTransportName, ...] = ("outbox", "resend", "none")
 DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
 CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
 """Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
-ONE_MIB = 1024 * 1024
 STORE_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -41,7 +42,7 @@ class Settings:
     email_transport: EmailTransportName = "outbox"
     queue_seconds: float = 0.5
     render_seconds: float = 1.5
-    max_body_bytes: int = ONE_MIB
+    max_body_bytes: int = craftkit_spec.body_limit()
     journal_size: int = 1000
     outbox_size: int = 1000
     trust_forwarded_for: bool = True

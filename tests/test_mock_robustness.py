@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import craftkit_spec
 from tests.conftest import SUCCEEDED_RENDER, Api
 
 SHARES = f"/v1/renders/{SUCCEEDED_RENDER}/shares"
-ONE_MIB = 1024 * 1024
+LIMIT = craftkit_spec.body_limit()
 
 
 def error_code(response: Any) -> str:
@@ -59,7 +60,7 @@ def test_form_level_problems_are_form_errors(api: Api) -> None:
 
 
 def test_oversize_declared_body_is_413(api: Api) -> None:
-    response = api.post(SHARES, content=b"{" + b" " * ONE_MIB + b"}")
+    response = api.post(SHARES, content=b"{" + b" " * LIMIT + b"}")
     assert response.status_code == 413
     assert error_code(response) == "payload_too_large"
 
@@ -78,7 +79,7 @@ def test_oversize_streamed_body_without_length_is_413(api: Api) -> None:
 
 def test_body_of_exactly_the_limit_is_read(api: Api) -> None:
     body = b'{"message": "ok"}'
-    response = api.post(SHARES, content=body + b" " * (ONE_MIB - len(body)))
+    response = api.post(SHARES, content=body + b" " * (LIMIT - len(body)))
     assert response.status_code == 201
 
 

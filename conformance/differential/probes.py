@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
+import craftkit_spec
 from conformance.client import Exchange
 from conformance.differential.sides import Lockstep, Side
 from conformance.differential.steps import slug
@@ -118,7 +119,7 @@ def probe_decisions(run: Lockstep) -> None:
     )
 
 
-_OVERSIZE = "x" * (1024 * 1024 + 1)
+_OVERSIZE = "x" * (craftkit_spec.body_limit() + 1)
 """Padding that puts a body over the 1 MiB limit of notes B.6."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import craftkit_spec
 from conformance.checks import expect, expect_error, expect_status
 from conformance.context import Context
 from conformance.rules import rule
@@ -61,7 +62,7 @@ def malformed_id(ctx: Context) -> None:
     lenient_on_live=True,
 )
 def payload_too_large(ctx: Context) -> None:
-    body = b'{"message": "' + b"x" * (1024 * 1024) + b'"}'
+    body = b'{"message": "' + b"x" * craftkit_spec.body_limit() + b'"}'
     render_id = ctx.target.render()
     for path in (
         f"/v1/renders/{render_id}/shares",
