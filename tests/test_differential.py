@@ -29,7 +29,7 @@ from mock_server import create_app
 from mock_server.testing import serve
 from tests.conftest import ACME_KEY, GLOBEX_KEY, SUCCEEDED_RENDER
 from tests.mutants import generate
-from tests.variants import VARIANTS, LiveLike, PartBLiberties, _Rewriter, _rewritten
+from tests.variants import VARIANTS, LiveLike, PartBLiberties, _Rewriter, _rewritten, more_fields
 
 QUICK = PROFILES["quick"]
 FEW = replace(QUICK, name="few", state_machine_examples=2, state_machine_steps=6)
@@ -216,30 +216,9 @@ def test_a_deployments_failed_render_is_matched_by_a_failed_one_on_the_reference
     assert f"/v1/renders/{made['failed']}/shares" in paths  # the 409 steps ran on it
 
 
-def _more_fields(
-    m: str, p: str, s: int, h: dict[str, str], b: bytes
-) -> tuple[int, dict[str, str], bytes]:
-    """A server that adds fields of its own to every object with an id: an id and a time."""
-
-    def widened(value: object) -> object:
-        if isinstance(value, list):
-            return [widened(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        more = {
-            "ownerId": "0193c2c3-0000-7000-8000-0000000000aa",
-            "syncedAt": "2020-01-01T00:00:00.000Z",
-        }
-        return {k: widened(v) for k, v in value.items()} | (more if "id" in value else {})
-
-    if s < 400 and h.get("content-type", "").startswith("application/json"):
-        return s, h, orjson.dumps(widened(orjson.loads(b)))
-    return s, h, b
-
-
 def test_fields_only_the_target_sends_are_its_own_and_hide_nothing_else(reference: str) -> None:
     """No schema of the contract is closed: a deployment may send more, ids and times too."""
-    with serve(_rewritten(_more_fields)()) as target:
+    with serve(_rewritten(more_fields)()) as target:
         result = diff(target, reference)
     assert result.passed, [(d.title, d.differences) for d in result.divergences if not d.decision]
     assert {d.source for d in result.divergences} == {
@@ -247,7 +226,7 @@ def test_fields_only_the_target_sends_are_its_own_and_hide_nothing_else(referenc
     }
     # What it sends besides hides nothing: with a departure too, the departure is found.
     broken = next(v for v in VARIANTS if v.name == "list oldest first")
-    with serve(_Rewriter(broken.build(), _more_fields)) as target:
+    with serve(_Rewriter(broken.build(), more_fields)) as target:
         departed = diff(target, reference)
     assert not departed.passed
 

@@ -434,6 +434,31 @@ class _RacyRevoke:
         await self.app(scope, receive, send)
 
 
+def more_fields(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """A deployment that adds fields of its own to every object with an id: an id and a time.
+
+    No object of the spec is closed, so this departs from nothing: neither the suite nor
+    differential mode may fail it.
+    """
+
+    def widened(value: object) -> object:
+        if isinstance(value, list):
+            return [widened(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        more = {
+            "ownerId": "0193c2c3-0000-7000-8000-0000000000aa",
+            "syncedAt": "2020-01-01T00:00:00.000Z",
+        }
+        return {k: widened(v) for k, v in value.items()} | (more if "id" in value else {})
+
+    if s < 400 and h.get("content-type", "").startswith("application/json"):
+        return s, h, orjson.dumps(widened(orjson.loads(b)))
+    return s, h, b
+
+
 class LiveLike:
     """The correct mock with its control API hidden, as a real deployment looks.
 
