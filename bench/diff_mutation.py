@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/diff_mutation.py [--profile quick] [--jobs 2] [--write]
 
-Each mutant of ``tests/mutants.py`` (every field of every success answer dropped or altered,
-lists reversed, timestamps drifted, documented headers dropped, statuses and error codes
-swapped; the hand-written variants are tested one by one in ``tests/test_differential.py``)
+Each mutant of ``tests/support/mutants.py`` (every field of every success answer dropped or
+altered, lists reversed, timestamps drifted, documented headers dropped, statuses and error
+codes swapped; the hand-written variants are tested one by one in
+``tests/conformance/test_differential.py``)
 is served on loopback and compared with the correct mock by ``craftkit-conformance diff``.
 Each ends one of three ways: a departure from the contract is reported; only a legitimate
 difference is (a Part B decision, or a header the spec makes optional), with its source;
@@ -27,14 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run import write_section
 
 from conformance.config import PROFILES, RunConfig
-from conformance.differential.lockstep import run_lockstep
+from conformance.differential.machine import run_lockstep
 from mock_server import create_app
 from mock_server.testing import serve
-from tests.mutants import UNOBSERVABLE, generate
+from tests.support.mutants import UNOBSERVABLE, generate
 
 MARK_BEGIN = "<!-- diff-mutation:begin -->"
 MARK_END = "<!-- diff-mutation:end -->"
-OUTCOMES = ("departure", "legitimate", "unnoticed")
 
 
 def outcome(mutant_id: str, profile: str) -> tuple[str, str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mock_server import create_app
-from mock_server.domain import parse_timestamp
+from mock_server.model.timestamps import parse_timestamp
 
 
 def rss_mib() -> float:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/mutation.py --report build/mutation.md          # every mutant
     .venv/bin/python bench/mutation.py --only createShare.201.drop.shareUrl
 
-Each mutant (``tests/mutants.py``) is served on loopback and the suite runs against it in
+Each mutant (``tests/support/mutants.py``) is served on loopback and the suite runs against it in
 the quick profile; a mutant is killed when any rule fails. The report lists the kill rate
 by kind and every survivor, for a sharper rule or an explanation of why the fault cannot be
 seen through the public API.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.mutants import Verdict, generate, judge, report
+from tests.support.mutants import Verdict, generate, judge, report
 
 
 def _judge_by_id(args: tuple[str, tuple[str, ...]]) -> Verdict:

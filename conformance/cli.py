@@ -44,7 +44,7 @@ def run(junit_xml: Path | None, report_path: Path | None, **values: Any) -> None
     """Run the suite against BASE_URL and report per rule.
 
     Ctrl-C stops the run; the target is cleaned up all the same (shares revoked, the mock's
-    sandbox projects deleted) and the rules run so far are reported (exit code 130).
+    projects deleted) and the rules run so far are reported (exit code 130).
     """
     console = Console(stderr=False)
     try:
@@ -111,7 +111,7 @@ def diff(
     Exit codes: 0 nothing differs beyond Part B decisions, 1 the target departs from the
     contract, 2 the run could not be set up.
     """
-    from conformance.differential.lockstep import run_lockstep
+    from conformance.differential.machine import run_lockstep
     from conformance.differential.reference import reference_mock
     from conformance.differential.report import print_report as print_diff
     from conformance.differential.report import write_junit as write_diff_junit
@@ -169,7 +169,7 @@ def docs(out: Path) -> None:
     CRAFTKIT_REDOC_BUNDLE, or fetched once with npm into ~/.cache/craftkit. Serve the folder
     with `python -m http.server --directory OUT` and open index.html.
     """
-    from conformance.docs import DocsError, build_site
+    from craftkit_docs.site import DocsError, build_site
 
     try:
         written = build_site(out)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from conformance.contract import Contract, Violation
+from conformance.responses import ResponseContract, Violation
 
 SECRET_HEADERS = ("authorization",)
 _BODY_LIMIT = 2000
@@ -133,7 +133,7 @@ class RecordingClient:
     def __init__(
         self,
         base_url: str,
-        contract: Contract,
+        contract: ResponseContract,
         pacer: Pacer,
         *,
         share_base_url: str | None = None,

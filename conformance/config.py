@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, settings
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -18,19 +20,36 @@ class Profile:
     name: str
     state_machine_examples: int
     state_machine_steps: int
-    property_examples: int
     schemathesis_examples: int
     schemathesis_phases: str
     concurrency: int
     shrink: bool
 
+    def machine_settings(self) -> settings:
+        """How a state machine (the suite's model, diff's lockstep) runs in this profile.
+
+        Over a network: no deadline, no example database; shrinking where the profile says;
+        slow steps and precondition filters are what a remote target costs, not a fault.
+        """
+        phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
+        if self.shrink:
+            phases.append(Phase.shrink)
+        return settings(
+            phases=phases,
+            max_examples=self.state_machine_examples,
+            stateful_step_count=self.state_machine_steps,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+
 
 _PHASES = "examples,coverage,fuzzing,stateful"
 PROFILES = {
     # quick reports the failing sequence as found; the others shrink it to the shortest.
-    "quick": Profile("quick", 4, 12, 5, 3, _PHASES, 10, shrink=False),
-    "default": Profile("default", 20, 25, 25, 15, _PHASES, 50, shrink=True),
-    "thorough": Profile("thorough", 150, 40, 150, 150, _PHASES, 100, shrink=True),
+    "quick": Profile("quick", 4, 12, 3, _PHASES, 10, shrink=False),
+    "default": Profile("default", 20, 25, 15, _PHASES, 50, shrink=True),
+    "thorough": Profile("thorough", 150, 40, 150, _PHASES, 100, shrink=True),
 }
 
 DEFAULT_SEED = 20261121

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.checks import expect_status
 from conformance.client import Exchange, RecordingClient
 from conformance.config import Profile
+from conformance.failures import expect_status
 from conformance.target import Target
 
 

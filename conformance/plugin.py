@@ -80,7 +80,7 @@ class DiffItem(pytest.Item):
     def runtest(self) -> None:
         """Compare the target with the reference; fail on a departure from the contract."""
         from conformance.config import RunConfig
-        from conformance.differential.lockstep import run_lockstep
+        from conformance.differential.machine import run_lockstep
         from conformance.differential.reference import reference_mock
         from conformance.differential.report import as_markdown
 
@@ -127,7 +127,7 @@ def pytest_collection_modifyitems(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Clean the target up (Ctrl-C included): shares revoked, the mock's sandboxes deleted."""
+    """Clean the target up (Ctrl-C included): shares revoked, the run's mock projects deleted."""
     cleanup = session.config.stash.get(_CLEANUP_KEY, None)
     if cleanup is not None:
         cleanup.close()

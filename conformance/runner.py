@@ -11,11 +11,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Literal
 
-from conformance.checks import RuleFailure, RuleSkipped
 from conformance.client import Exchange, Pacer, RecordingClient, Transcript
 from conformance.config import RunConfig
 from conformance.context import Context
-from conformance.contract import Contract
+from conformance.failures import RuleFailure, RuleSkipped
+from conformance.responses import ResponseContract
 from conformance.rules import Rule, all_rules
 from conformance.suite.spec import SPEC_RESPONSES
 from conformance.target import SetupError, Target
@@ -82,12 +82,12 @@ class ConformanceSession:
     """A target, a client and a context, ready to run rules one at a time.
 
     A context manager: leaving the block (at the end, on an error or on Ctrl-C) cleans the
-    target up once, so shares never stay active and the mock's sandboxes never linger.
+    target up once, so shares never stay active and the run's projects on the mock never linger.
     """
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.contract = Contract()
+        self.contract = ResponseContract()
         self.client = RecordingClient(
             config.base_url,
             self.contract,

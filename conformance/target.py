@@ -54,7 +54,7 @@ class Target:
     key: str | None = None
     other_key: str | None = None
     created_shares: list[tuple[str, str, str]] = field(default_factory=list)
-    sandboxes: dict[str, str] = field(default_factory=dict)
+    projects: dict[str, str] = field(default_factory=dict)
     """The run's own projects on the mock: key to project id."""
     _render: str | None = None
     _other_render: str | None = None
@@ -71,7 +71,7 @@ class Target:
             raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
         target.is_mock = probe.status_code == 200 and "now" in probe.text
         if target.is_mock:
-            # Given keys are still checked below, but the run works in sandboxes of its own.
+            # Given keys are still checked below, but the run works in projects of its own.
             target.key = target.new_project("conformance")[1]
             target.other_key = target.new_project("conformance (other)")[1]
         else:
@@ -128,45 +128,45 @@ class Target:
         return response
 
     def new_project(self, name: str = "conformance (scratch)") -> tuple[str, str]:
-        """A fresh sandbox project of the run (mock only): its id and key."""
+        """A fresh project of the run's own (mock only): its id and key."""
         body = self.control("POST", "/projects", {"name": name}).json()
-        self.sandboxes[body["apiKey"]] = body["projectId"]
+        self.projects[body["apiKey"]] = body["projectId"]
         return body["projectId"], body["apiKey"]
 
-    def sandbox(
+    def in_project(
         self, method: str, path: str, json: Any = None, key: str | None = None
     ) -> httpx.Response:
         """A control call on one of the run's projects (the run's own key by default)."""
-        project_id = self.sandboxes[key or self.key or ""]
+        project_id = self.projects[key or self.key or ""]
         return self.control(method, f"/projects/{project_id}{path}", json)
 
     def set_faults(self, **faults: Any) -> None:
         """Switch faults of the run's project on the mock (gone with it at the end)."""
-        self.sandbox("PUT", "/faults", faults)
+        self.in_project("PUT", "/faults", faults)
 
     def clock_now(self) -> datetime:
         """The run's time on the mock."""
-        text = self.sandbox("GET", "/clock").json()["now"]
+        text = self.in_project("GET", "/clock").json()["now"]
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
     def advance_clock(self, seconds: float) -> None:
         """Move the time of both of the run's projects."""
         for key in (self.key, self.other_key):
-            self.sandbox("POST", "/clock", {"advanceSeconds": seconds}, key)
+            self.in_project("POST", "/clock", {"advanceSeconds": seconds}, key)
 
     def freeze_clock(self, frozen: bool) -> datetime:
         """Stop (or restart) the time of both of the run's projects, at one instant."""
-        instant = self.sandbox("POST", "/clock", {"frozen": frozen}).json()["now"]
+        instant = self.in_project("POST", "/clock", {"frozen": frozen}).json()["now"]
         if frozen:
-            self.sandbox("POST", "/clock", {"frozen": True}, self.other_key)
-            self.sandbox("POST", "/clock", {"now": instant}, self.other_key)
+            self.in_project("POST", "/clock", {"frozen": True}, self.other_key)
+            self.in_project("POST", "/clock", {"now": instant}, self.other_key)
         else:
-            self.sandbox("POST", "/clock", {"frozen": False}, self.other_key)
+            self.in_project("POST", "/clock", {"frozen": False}, self.other_key)
         return datetime.fromisoformat(instant.replace("Z", "+00:00"))
 
     def outbox(self) -> list[dict[str, Any]]:
         """The mail the run's project sent."""
-        emails: list[dict[str, Any]] = self.sandbox("GET", "/emails").json()["emails"]
+        emails: list[dict[str, Any]] = self.in_project("GET", "/emails").json()["emails"]
         return emails
 
     # ---- renders ------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class Target:
     ) -> str:
         """A render in a given status, made through the control API (mock only)."""
         body = {"status": status, "data": data or {"suite": "conformance"}}
-        render_id: str = self.sandbox("POST", "/renders", body, key).json()["id"]
+        render_id: str = self.in_project("POST", "/renders", body, key).json()["id"]
         return render_id
 
     def fresh_render(self) -> str:
@@ -298,13 +298,13 @@ class Target:
             return answer.status
 
         if self.is_mock:
-            projects = sorted(set(self.sandboxes.values()))
+            projects = sorted(set(self.projects.values()))
             gone = [
                 delete(f"/_mock/projects/{project_id}", headers=control_headers())
                 for project_id in projects
             ]
-            done = f"deleted {gone.count(204)} sandbox project(s) the run made on the mock"
-            self.sandboxes.clear()
+            done = f"deleted {gone.count(204)} project(s) the run made on the mock"
+            self.projects.clear()
         else:
             answers = [
                 delete(f"/v1/renders/{render}/shares/{share}", key)

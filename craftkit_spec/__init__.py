@@ -1,39 +1,55 @@
 """The contract, read from ``openapi.yaml``: the one place the API's shape is written down.
 
 The mock server, the conformance suite, the docs and the tests all learn the API from this
-package, so none of them keeps a second, hand-written copy of a field list or an error code.
+package, so none of them keeps a second, hand-written copy of a field list or an error code:
+``loading`` finds and parses the spec files, ``schemas`` looks inside their JSON Schemas,
+``operations`` walks their operations and error codes, and ``facts`` gives the values code
+needs (limits, enumerations, the rules' numbers and words).
 """
 
-from craftkit_spec.loading import load_raw, load_resolved, load_validated, spec_path
-from craftkit_spec.schemas import (
+from craftkit_spec.facts import (
     body_limit,
-    branches,
-    declared_properties,
+    component,
+    control_component,
+    dedup_window_seconds,
     enum,
     fact,
+    fault_switches,
     header_parameter,
+    revoke_reason,
+    timestamp_pattern,
+)
+from craftkit_spec.loading import load_raw, load_resolved, spec_path
+from craftkit_spec.operations import Operation, error_codes, error_table, iter_operations
+from craftkit_spec.schemas import (
+    branches,
+    declared_properties,
     item_schema,
     merged,
     undeclared_keys,
 )
-from craftkit_spec.walk import Operation, error_codes, error_table, iter_operations
 
 __all__ = [
     "Operation",
     "body_limit",
     "branches",
+    "component",
+    "control_component",
     "declared_properties",
+    "dedup_window_seconds",
     "enum",
     "error_codes",
     "error_table",
     "fact",
+    "fault_switches",
     "header_parameter",
     "item_schema",
     "iter_operations",
     "load_raw",
     "load_resolved",
-    "load_validated",
     "merged",
+    "revoke_reason",
     "spec_path",
+    "timestamp_pattern",
     "undeclared_keys",
 ]

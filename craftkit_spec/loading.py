@@ -1,9 +1,8 @@
 """Finding and parsing the spec files, from a source checkout or an installed wheel.
 
-Two readers: ``load_resolved`` inlines ``$ref`` s with a small local resolver (milliseconds,
-so the mock starts fast), and ``load_validated`` goes through prance and
-openapi-spec-validator (a second of work, for the suite and the tests). The tests check that
-both give the same document.
+``load_resolved`` inlines ``$ref`` s with a small local resolver (milliseconds, so the mock
+starts fast); the tests check that it gives the same document as prance and
+openapi-spec-validator do.
 """
 
 from __future__ import annotations
@@ -81,17 +80,6 @@ def _load_resolved_cached(path: Path) -> SpecDict:
     return resolved
 
 
-@functools.cache
-def _load_validated_cached(path: Path) -> SpecDict:
-    import prance  # imported here: it costs most of a second, and only the suite needs it
-
-    parser = prance.ResolvingParser(str(path), backend="openapi-spec-validator", strict=False)
-    resolved = parser.specification
-    if not isinstance(resolved, dict):
-        raise ValueError(f"{path} did not resolve to a mapping")
-    return resolved
-
-
 def load_raw(path: Path | None = None) -> SpecDict:
     """Return the spec as written, ``$ref`` s and all (a private copy, safe to change)."""
     return copy.deepcopy(_load_raw_cached(path or spec_path()))
@@ -100,11 +88,3 @@ def load_raw(path: Path | None = None) -> SpecDict:
 def load_resolved(path: Path | None = None) -> SpecDict:
     """Return the spec with every ``$ref`` inlined, quickly (a private copy)."""
     return copy.deepcopy(_load_resolved_cached((path or spec_path()).resolve()))
-
-
-def load_validated(path: Path | None = None) -> SpecDict:
-    """Return the spec validated by openapi-spec-validator and resolved by prance.
-
-    Slower than ``load_resolved``; a broken spec fails here, loudly, where it is first read.
-    """
-    return copy.deepcopy(_load_validated_cached((path or spec_path()).resolve()))

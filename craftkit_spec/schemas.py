@@ -1,18 +1,13 @@
-"""Looking inside resolved JSON Schemas, and the spec's facts that code needs as values.
+"""Looking inside resolved JSON Schemas: ``allOf`` branches, declared properties, items.
 
 The spec narrows shared shapes with ``allOf``; every tool that reads a field's type, limits
-or properties walks those branches the same way, here. ``fact`` and ``enum`` give the mock,
-the suite and the tests the spec's own limits and enumerations (``message`` at most 2000
-characters, 25 recent events, the seven event types) instead of copies typed again.
+or properties walks those branches the same way, here.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
-
-from craftkit_spec.loading import SpecDict, load_resolved
 
 
 def branches(schema: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -82,50 +77,3 @@ def undeclared_keys(value: Any, schema: Mapping[str, Any], where: str = "") -> I
             return
         for index, member in enumerate(value):
             yield from undeclared_keys(member, items, f"{where}/{index}")
-
-
-@functools.cache
-def _product() -> SpecDict:
-    return load_resolved()
-
-
-def component(name: str) -> dict[str, Any]:
-    """A schema of ``openapi.yaml``'s components, resolved and with ``allOf`` folded in."""
-    return merged(_product()["components"]["schemas"][name])
-
-
-def fact(schema_name: str, field: str, keyword: str) -> Any:
-    """One keyword of one field of a component schema.
-
-    ``fact("Engagement", "recent", "maxItems")`` is 25; a ``KeyError`` names what is missing.
-    """
-    properties = declared_properties(component(schema_name))
-    if field not in properties:
-        raise KeyError(f"{schema_name} has no field {field!r}")
-    value = merged(properties[field]).get(keyword)
-    if value is None:
-        raise KeyError(f"{schema_name}.{field} has no {keyword!r}")
-    return value
-
-
-def body_limit() -> int:
-    """The largest request body in bytes: one more is ``413 payload_too_large`` (notes B.6).
-
-    Read from the ``PayloadTooLarge`` response's ``x-max-body-bytes``.
-    """
-    limit = load_resolved()["components"]["responses"]["PayloadTooLarge"]["x-max-body-bytes"]
-    return int(limit)
-
-
-def enum(schema_name: str) -> tuple[str, ...]:
-    """The values of an enumeration schema, in the spec's order."""
-    return tuple(component(schema_name)["enum"])
-
-
-def header_parameter(name: str) -> Mapping[str, Any]:
-    """A header parameter of the components, by its header name (``Idempotency-Key``)."""
-    for parameter in _product()["components"]["parameters"].values():
-        if parameter.get("in") == "header" and parameter["name"].lower() == name.lower():
-            found: Mapping[str, Any] = parameter
-            return found
-    raise KeyError(f"no header parameter {name!r}")

@@ -11,56 +11,22 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
 import craftkit_spec
-from mock_server import errors
-from mock_server.control import control_routes
-from mock_server.delivery import EmailDispatcher
-from mock_server.engine import Engine, Limits, StoreUnavailable
-from mock_server.gate import RequestGate, store_unreachable
-from mock_server.ids import ShareTokenMinter
-from mock_server.memory_engine import MemoryEngine
-from mock_server.present import ShareListEncoder
-from mock_server.routes import api_routes
+from mock_server.engines.interface import Engine, Limits
+from mock_server.engines.memory import MemoryEngine
+from mock_server.http.bodies import ShareListEncoder
+from mock_server.http.control import control_routes
+from mock_server.http.handlers import exception_handlers
+from mock_server.http.middleware import RequestGate
+from mock_server.http.routes import api_routes
+from mock_server.model.ids import ShareTokenMinter
+from mock_server.operations.store import Store
+from mock_server.operations.traffic import Traffic
+from mock_server.operations.validation import RequestValidator
 from mock_server.seed import Seed, default_seed_path, load_seed
 from mock_server.settings import Settings
-from mock_server.store import Store
-from mock_server.validation import RequestValidator
-from mock_server.wire import JSONResponse
-
-
-def _error_response(error: errors.ApiError) -> Response:
-    return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers)
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.ApiError)
-    return _error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404 (no route) and 405 (wrong method), in the API's envelope."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        error: errors.ApiError = errors.MethodNotAllowed(
-            f"{request.method} is not allowed here", headers=dict(exc.headers or {})
-        )
-    elif exc.status_code == 404:
-        error = errors.NotFound(f"No route for {request.url.path}")
-    else:
-        error = errors.ApiError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[misc]  # an instance-level override
-    return _error_response(error)
-
-
-async def _store_down(request: Request, exc: Exception) -> Response:
-    """The store cannot be reached: the envelope, naming the store, within its timeout."""
-    assert isinstance(exc, StoreUnavailable)
-    return _error_response(store_unreachable(request.app.state.store, exc))
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -75,19 +41,9 @@ def make_engine(settings: Settings) -> Engine:
     )
     if settings.store_url is None:
         return MemoryEngine(limits)
-    from mock_server.redis_engine import RedisEngine  # redis-py is imported only when used
+    from mock_server.engines.redis import RedisEngine  # redis-py is imported only when used
 
     return RedisEngine(settings.store_url, settings.store_prefix, limits)
-
-
-async def _client_gone(request: Request, exc: Exception) -> Response:
-    """The client left before its body arrived: nobody to answer, nothing to log."""
-    return Response(status_code=400)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    """Anything else: the envelope with 500, never a stack trace."""
-    return _error_response(errors.Internal())
 
 
 def create_app(
@@ -107,7 +63,7 @@ def create_app(
         engine=engine,
         minter=ShareTokenMinter(settings.token_secret),
     )
-    dispatcher = EmailDispatcher(settings)
+    traffic = Traffic(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -115,27 +71,20 @@ def create_app(
             await store.start()
             yield
         finally:
-            await dispatcher.aclose()
-            await engine.aclose()
+            await store.aclose()
 
     app = Starlette(
         routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(RequestGate, store=store)],
-        exception_handlers={
-            errors.ApiError: _api_error,
-            StoreUnavailable: _store_down,
-            ClientDisconnect: _client_gone,
-            HTTPException: _http_error,
-            Exception: _unexpected,
-        },
+        middleware=[Middleware(RequestGate, store=store, traffic=traffic, settings=settings)],
+        exception_handlers=dict(exception_handlers()),
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.traffic = traffic
     app.state.validator = RequestValidator(craftkit_spec.load_resolved())
     app.state.control_validator = RequestValidator(
         craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
     )
-    app.state.email = dispatcher
-    app.state.share_lists = ShareListEncoder(store.share_token)
+    app.state.share_lists = ShareListEncoder()
     return app

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from starlette.applications import Starlette
 
-from mock_server.edge import RedactTokens, http_protocol
+from mock_server.http.protocol import RedactTokens, http_protocol
 from mock_server.seed import Seed, SeedError, default_seed_path, load_seed
 from mock_server.settings import Settings, SettingsError
 
@@ -163,7 +163,9 @@ def main(
         workers=workers,
         host=host,
         port=port,
-        http="mock_server.edge:FROM_ENVIRONMENT" if workers > 1 else http_protocol(settings),
+        http="mock_server.http.protocol:FROM_ENVIRONMENT"
+        if workers > 1
+        else http_protocol(settings),
         log_level=log_level,
         access_log=access_log,
         proxy_headers=False,  # CRAFTKIT_MOCK_TRUST_FORWARDED_FOR decides, not uvicorn
@@ -244,7 +246,7 @@ def worker_app() -> Starlette:
 
 
 def _describe(settings: Settings) -> str:
-    from mock_server.redis_engine import safe_url
+    from mock_server.engines.redis import safe_url
 
     return f"Redis at {safe_url(settings.store_url or '')} (prefix {settings.store_prefix!r})"
 
@@ -252,16 +254,16 @@ def _describe(settings: Settings) -> str:
 def _check_store(settings: Settings, seed: Seed) -> None:
     """Before serving: Redis answers, and every process on it uses the same token secret."""
     from mock_server.app import create_app
-    from mock_server.engine import StoreUnavailable
-    from mock_server.store import MisconfiguredError
+    from mock_server.engines.interface import StoreUnavailable
+    from mock_server.operations.store import MisconfiguredError
 
     async def check() -> None:
         store = create_app(settings, seed).state.store
         try:
-            await store.engine.ping()
+            await store.ping()
             await store.start()
         finally:
-            await store.engine.aclose()
+            await store.aclose()
 
     try:
         asyncio.run(check())

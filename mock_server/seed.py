@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mock_server.domain import RENDER_STATUSES, RenderStatus
+from mock_server.model.records import RENDER_STATUSES
+
+if TYPE_CHECKING:
+    from mock_server.model.records import RenderStatus
+else:  # pydantic reads the annotation at run time
+    RenderStatus = Literal[RENDER_STATUSES]
 
 
 class SeedError(ValueError):

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import craftkit_spec
+from mock_server.model.faults import EMAIL_TRANSPORTS
 
-EmailTransportName = Literal["outbox", "resend", "none"]
-EMAIL_TRANSPORTS: tuple[EmailTransportName, ...] = ("outbox", "resend", "none")
+if TYPE_CHECKING:
+    from mock_server.model.faults import EmailTransportName
+
 DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
 CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
 """Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
@@ -42,7 +43,7 @@ class Settings:
     email_transport: EmailTransportName = "outbox"
     queue_seconds: float = 0.5
     render_seconds: float = 1.5
-    max_body_bytes: int = craftkit_spec.body_limit()
+    max_body_bytes: int = field(default_factory=lambda: _spec_body_limit())
     journal_size: int = 1000
     outbox_size: int = 1000
     trust_forwarded_for: bool = True
@@ -153,7 +154,7 @@ class Settings:
             email_transport=transport,
             queue_seconds=number("CRAFTKIT_MOCK_QUEUE_SECONDS", cls.queue_seconds, 0),
             render_seconds=number("CRAFTKIT_MOCK_RENDER_SECONDS", cls.render_seconds, 0),
-            max_body_bytes=int(number("CRAFTKIT_MOCK_MAX_BODY_BYTES", cls.max_body_bytes, 1)),
+            max_body_bytes=int(number("CRAFTKIT_MOCK_MAX_BODY_BYTES", _spec_body_limit(), 1)),
             journal_size=int(number("CRAFTKIT_MOCK_JOURNAL_SIZE", cls.journal_size, 1)),
             outbox_size=int(number("CRAFTKIT_MOCK_OUTBOX_SIZE", cls.outbox_size, 1)),
             trust_forwarded_for=flag("CRAFTKIT_MOCK_TRUST_FORWARDED_FOR", True),
@@ -173,3 +174,10 @@ class Settings:
                 "CRAFTKIT_MOCK_SANDBOX_IDLE_SECONDS", cls.sandbox_idle_seconds, 1
             ),
         )
+
+
+def _spec_body_limit() -> int:
+    """The spec's body limit (notes B.6), read when settings are made, not at import."""
+    import craftkit_spec
+
+    return craftkit_spec.body_limit()

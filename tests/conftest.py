@@ -14,13 +14,14 @@ from starlette.applications import Starlette
 
 import craftkit_spec
 from mock_server import create_app
-from mock_server.domain import Share
-from mock_server.engine import OutboxEntry
-from mock_server.memory_engine import MemoryEngine
+from mock_server.engines.interface import OutboxEntry
+from mock_server.engines.memory import MemoryEngine
+from mock_server.model.records import Share
 from mock_server.seed import default_seed_path, load_seed
 from mock_server.settings import Settings
 from mock_server.testing import RedisServer, ThreadedServer
-from tests.contract import ResponseChecker
+from tests.support.response_checker import ResponseChecker
+from tests.support.spec_oracle import load_validated
 
 # Fixed, derandomized profiles: a CI run is reproducible, and the volume is chosen by
 # CRAFTKIT_PROFILE (quick, default, thorough), never edited in test code.
@@ -41,14 +42,14 @@ GLOBEX_RENDER = GLOBEX.renders[0].id
 
 def all_shares(app: Starlette) -> list[Share]:
     """Every share an in-memory app holds, in every project (for tests that inspect state)."""
-    engine: MemoryEngine = app.state.store.engine
-    return [share for box in engine._boxes.values() for share in box.shares.values()]
+    engine: MemoryEngine = app.state.store._engine
+    return [share for data in engine._projects.values() for share in data.shares.values()]
 
 
 def all_emails(app: Starlette) -> list[OutboxEntry]:
     """Every email an in-memory app keeps."""
-    engine: MemoryEngine = app.state.store.engine
-    return [entry for box in engine._boxes.values() for entry in box.outbox]
+    engine: MemoryEngine = app.state.store._engine
+    return [entry for data in engine._projects.values() for entry in data.outbox]
 
 
 BACKENDS = ("memory", "redis")
@@ -98,7 +99,7 @@ def raw_spec() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def resolved_spec() -> dict[str, Any]:
     """The spec validated and with every ``$ref`` inlined."""
-    return craftkit_spec.load_validated()
+    return load_validated()
 
 
 @pytest.fixture(scope="session")

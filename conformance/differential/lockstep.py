@@ -1,492 +1,213 @@
-"""The same sequences against a target and the reference mock, step by step, side by side.
+"""The two servers of a comparison, and the step that runs on both and compares.
 
-A run first probes the points API_NOTES Part B leaves to each deployment (``probes``: an
-unknown method, an expiry with an offset, email switched off): a difference there is a
-decision, reported and never failed, and the reference is set up like the target where
-state depends on it (email off). A render is submitted and replayed (``steps``). The core
-steps then run once, in a sequence of their own; after them a hypothesis state machine
-draws short sequences of share operations, links, downloads, events and (on a mock)
-submissions. Every step runs on the target, then on the reference (``sides``), and the two
-answers are compared in normal form (``verdict``, ``normal``); the share lists are compared
-after every step. The first departure ends the sequence, and with a shrinking profile
-hypothesis then finds the shortest sequence that still departs; a legitimate difference is
-reported once and the sequence goes on.
+A departure ends the sequence (``Diverged``), so hypothesis can shrink it; a legitimate
+difference is noted once and the sequence goes on.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import orjson
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
-from hypothesis.reporting import with_reporter
-from hypothesis.stateful import (
-    Bundle,
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    run_state_machine_as_test,
-)
-from hypothesis.stateful import rule as step
-
 from conformance.client import Exchange
-from conformance.config import RunConfig
-from conformance.differential.probes import oversize_steps, probe_decisions, provision
-from conformance.differential.sides import DiffResult, Diverged, Lockstep, Side
-from conformance.differential.steps import (
-    MESSAGE_MAX,
-    Made,
-    begin_sequence,
-    compare_lists,
-    deleted_project_key,
-    email_is_on,
-    faults_on,
-    keyed_call,
-    keyed_operations,
-    read_steps,
-    render_once,
-    render_seeded,
-    since,
-    submit_render,
+from conformance.differential.normal import (
+    Correlator,
 )
+from conformance.differential.verdict import compare, documented_headers, judge
 from conformance.runner import ConformanceSession
-from conformance.target import RESEND_TEST_RECIPIENT, control_headers
 
 
-class LockstepBase(RuleBasedStateMachine):
-    """What a lockstep machine offers besides its rules: the core steps, run once."""
+@dataclass(frozen=True)
+class Divergence:
+    """The first step at which the target answers otherwise than the reference."""
 
-    def core(self) -> None:
-        """The core steps (see ``build_machine``)."""
-        raise NotImplementedError
+    title: str
+    step: int
+    sequence: tuple[str, ...]
+    target: Exchange
+    reference: Exchange
+    differences: tuple[tuple[str, Any, Any], ...]
+    source: str
+    decision: bool
+
+    @property
+    def verdict(self) -> str:
+        """Who is right, as the source decides."""
+        if self.decision and self.source.startswith("notes B."):
+            return (
+                f"a legitimate difference: {self.source} is a decision a deployment may take "
+                "otherwise (reported, not failed)"
+            )
+        if self.decision:
+            return f"a legitimate difference: {self.source} (reported, not failed)"
+        return f"the target departs from the contract ({self.source})"
 
 
-def _shown(message: str | None, longest: int = 40) -> str:
-    """A message as a step's name shows it: whole when short, else its start and length."""
-    if message is None or len(message) <= longest:
-        return repr(message)
-    return f"{message[:20]!r}… ({len(message)} characters)"
+@dataclass
+class DiffResult:
+    """A whole differential run."""
+
+    target_url: str
+    reference_url: str
+    profile: str
+    seed: int
+    divergences: list[Divergence]
+    sequences: int
+    steps: int
+    seconds: float
+    requests: int
+    cleanup: str
+
+    @property
+    def passed(self) -> bool:
+        """Nothing differs beyond Part B decisions."""
+        return all(d.decision for d in self.divergences)
 
 
-def _hours(hours: int | None) -> str:
-    return "never" if hours is None else f"{hours}h"
+class Diverged(Exception):  # noqa: N818  # read as "raise Diverged(divergence)"
+    """Ends a sequence at its first divergence (hypothesis then shrinks the sequence)."""
+
+    def __init__(self, divergence: Divergence) -> None:
+        super().__init__(divergence.title)
+        self.divergence = divergence
 
 
-def _future(hours: int) -> str:
-    instant = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=hours)
-    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+@dataclass
+class Side:
+    """One server in the comparison, and what the current sequence knows of it."""
+
+    label: str
+    session: ConformanceSession
+    correlator: Correlator = field(default_factory=Correlator)
+    render: str = ""
+    baseline: set[str] = field(default_factory=set)
+    template: tuple[str, dict[str, Any]] | None = None
+    not_ready: str | None = None
+    """A render of the project that has not succeeded, where the run has one."""
+    foreign: str | None = None
+    """A render of another project, where the run has a second key."""
+    engaged: dict[str, Any] = field(default_factory=dict)
+    """The render's engagement when the sequence began (a deployment's render has history)."""
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: bool = True,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
+        """A request with the side's key (or none)."""
+        chosen = self.session.target.key if key else None
+        return self.session.client.request(method, path, key=chosen, json=json, headers=headers)
 
 
-def build_machine(run: Lockstep, config: RunConfig) -> type[LockstepBase]:
-    """The lockstep state machine of this run."""
-    target, reference = run.target, run.reference
-    can_render = "template" in target.session.target.capabilities
-    writes = not config.read_only
-    events = writes and target.session.target.is_mock
-    both_mocks = target.session.target.is_mock
-    email_on = email_is_on(run)
-    same_limit = not any("notes B.6" in d.source for d in run.divergences)
+def _noted(source: str, found: Any) -> tuple[str, tuple[str, ...]]:
+    """What makes a legitimate difference the same one again: its source and where it is.
 
-    class LockstepMachine(LockstepBase):
-        shares = Bundle("shares")
+    The same field of any row of a list is one place.
+    """
+    return source, tuple(re.sub(r"\[\d+\]", "[]", str(where)) for where, *_ in found)
 
-        def __init__(self) -> None:
-            super().__init__()
-            begin_sequence(run)
 
-        def _remember(self, ours: Exchange, theirs: Exchange) -> Made | None:
-            """Both sides' share (id and link), when both made one; revoked at the end."""
-            if ours.status != 201:
-                return None
-            made: Made = {}
-            for side, exchange in ((target, ours), (reference, theirs)):
-                body = exchange.json()
-                side.session.target.remember_share(side.render, body["id"])
-                made[side.label] = (body["id"], side.session.context.share_url(body))
-            return made
+@dataclass
+class Lockstep:
+    """Both sides, the steps of the current sequence, and every divergence found."""
 
-        @staticmethod
-        def _name(made: Made) -> str:
-            return target.correlator.names.get(made[target.label][0], "a share")
+    target: Side
+    reference: Side
+    divergences: list[Divergence] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    sequences: int = 0
+    steps: int = 0
 
-        @precondition(lambda self: writes)
-        @step(
-            target=shares,
-            channel=st.sampled_from(["link", "email"]),
-            message=st.none() | st.text(st.characters(codec="utf-8"), max_size=30),
-            expiry=st.sampled_from([None, -24, 1]),
+    def both(
+        self,
+        name: str,
+        operation_path: str,
+        method: str,
+        act: Callable[[Side], Exchange],
+        *,
+        decisions_go_on: bool = True,
+    ) -> tuple[Exchange, Exchange]:
+        """Run one step on both sides and compare; raise at the first departure.
+
+        A legitimate difference (a Part B decision, an optional header) shapes an answer,
+        not whether it succeeds, so both sides stay in step: it is reported once, at its
+        first step, and the sequence goes on (unless ``decisions_go_on`` is false).
+        """
+        self.log.append(f"{len(self.log) + 1}. {name}")
+        self.steps += 1
+        ours, theirs = act(self.target), act(self.reference)
+        documented = documented_headers(operation_path, method, theirs.status)
+        found = compare(
+            self.target.correlator, self.reference.correlator, ours, theirs, documented, name
         )
-        def create(self, channel: str, message: str | None, expiry: int | None) -> Made | None:
-            return self._create(channel, message, expiry)
+        if found is None:
+            return ours, theirs
+        source, is_decision = judge(operation_path, method, theirs.status, ours.status, found)
+        divergence = Divergence(
+            f"{name}: {found.title}",
+            len(self.log),
+            tuple(self.log),
+            ours,
+            theirs,
+            tuple(found.found),
+            source,
+            is_decision,
+        )
+        if not (is_decision and decisions_go_on):
+            raise Diverged(divergence)
+        seen = {_noted(d.source, d.differences) for d in self.divergences}
+        if _noted(source, found.found) not in seen:
+            self.divergences.append(divergence)
+        return ours, theirs
 
-        def _create(self, channel: str, message: str | None, expiry: int | None) -> Made | None:
-            body: dict[str, Any] = {"channel": channel}
-            if channel == "email":
-                body["recipientEmail"] = RESEND_TEST_RECIPIENT
-            if message is not None:
-                body["message"] = message
-            if expiry is not None:
-                body["expiresAt"] = _future(expiry)
-                for side in (target, reference):
-                    side.correlator.sent_instant(body["expiresAt"])
-            ours, theirs = run.both(
-                f"create(channel={channel!r}, message={_shown(message)}, "
-                f"expiresIn={_hours(expiry)})",
-                "/v1/renders/{id}/shares",
-                "post",
-                lambda side: side.call("POST", f"/v1/renders/{side.render}/shares", json=body),
-            )
-            made = self._remember(ours, theirs)
-            if made is not None:
-                self._open(made, download=False)  # a new link opens (or 404s, once expired)
-            return made
+    def probe(
+        self,
+        name: str,
+        operation_path: str,
+        method: str,
+        act: Callable[[Side], Exchange],
+        decision: str,
+        taken: Callable[[Exchange], bool],
+    ) -> Divergence | None:
+        """A Part B point: the run goes on whatever the target answers.
 
-        @precondition(lambda self: email_on and writes)
-        @step(target=shares, message=st.none() | st.just("Here is your copy."))
-        def email(self, message: str | None) -> Made | None:
-            return self._email(message)
+        A difference is the decision taken otherwise when the target's answer is what that
+        other choice looks like (``taken``); any other difference departs from the contract.
+        A share either side made is remembered for the cleanup.
+        """
+        self.log = []
+        answers: dict[str, Exchange] = {}
 
-        def _email(self, message: str | None) -> Made | None:
-            body: dict[str, Any] = {"to": RESEND_TEST_RECIPIENT}
-            if message is not None:
-                body["message"] = message
-            ours, theirs = run.both(
-                f"email(message={message!r})",
-                "/v1/renders/{id}/email",
-                "post",
-                lambda side: side.call("POST", f"/v1/renders/{side.render}/email", json=body),
-            )
-            return self._remember(ours, theirs)
+        def recorded(side: Side) -> Exchange:
+            answers[side.label] = act(side)
+            return answers[side.label]
 
-        @step(made=shares)
-        def revoke(self, made: Made | None) -> None:
-            if made is None:
-                return
-            run.both(
-                f"revoke({self._name(made)})",
-                "/v1/renders/{id}/shares/{shareId}",
-                "delete",
-                lambda side: side.call(
-                    "DELETE", f"/v1/renders/{side.render}/shares/{made[side.label][0]}"
-                ),
-            )
-            self._open(made, download=False)  # a revoked link 404s at once
-
-        @step(made=shares)
-        def revoke_twice(self, made: Made | None) -> None:
-            """Revoke, then revoke again: the second must be refused alike on both sides."""
-            if made is not None:
-                self.revoke(made)
-                self.revoke(made)
-
-        @step(made=shares)
-        def revoke_concurrently(self, made: Made | None) -> None:
-            """Two revokes of one share at once on each side: exactly one may win."""
-            if made is None:
-                return
-
-            def both_at_once(side: Side) -> Exchange:
-                path = f"/v1/renders/{side.render}/shares/{made[side.label][0]}"
-                with ThreadPoolExecutor(2) as pool:
-                    answers = list(pool.map(lambda _: side.call("DELETE", path), range(2)))
-                won = [answer for answer in answers if answer.status == 200]
-                if len(won) > 1:  # shown as such: a reference never has two winners
-                    return replace(won[1], response_body=orjson.dumps({"winners": len(won)}))
-                return won[0] if won else answers[0]
-
-            run.both(
-                f"revoke({self._name(made)}) twice at once",
-                "/v1/renders/{id}/shares/{shareId}",
-                "delete",
-                both_at_once,
-            )
-
-        @step(made=shares, download=st.booleans())
-        def open_link(self, made: Made | None, download: bool) -> None:
-            if made is not None:
-                self._open(made, download)
-
-        def _open(self, made: Made, download: bool) -> None:
-            suffix = "/download" if download else ""
-            run.both(
-                f"open_link({self._name(made)}, download={download})",
-                "/share/{token}" + suffix,
-                "get",
-                lambda side: side.session.client.request("GET", made[side.label][1] + suffix),
-            )
-
-        def core(self) -> None:
-            """The core of the API, once per run, before the drawn sequences.
-
-            The drawn sequences then stay short, and quick to shrink. The lists are compared
-            after each step. The errors on purpose, reads of the render and its PDF, a link,
-            an expired link and a longest message; the link opened twice and downloaded,
-            events and the engagement, the foreign and not-ready renders tried, two revokes
-            at once and a third; an email, and on a mock the outboxes and a refused send.
-            """
-            read_steps(run)
-            compare_lists(run)
-            if not writes:
-                return
-            if same_limit:
-                oversize_steps(run)
-            kept = self._create("link", None, None)
-            compare_lists(run)
-            self._create("link", None, -24)
-            compare_lists(run)
-            self._create("link", "m" * MESSAGE_MAX, None)
-            compare_lists(run)
-            if kept is not None:
-                self._open(kept, download=False)  # a second view within 5 minutes: no count
-                self._open(kept, download=True)
-                compare_lists(run)
-                if events:
-                    self.record_event()
-                self.engagement()
-                if target.not_ready is not None:
-                    self._through_other_render(kept)
-                self.revoke_concurrently(kept)
-                compare_lists(run)
-                self.revoke(kept)  # once more: refused alike
-                self._open(kept, download=True)  # a revoked link's PDF 404s too
-                compare_lists(run)
-            if target.not_ready is not None:
-                self._share_not_ready()
-                run.both(
-                    "download_render() of a render that has not succeeded",
-                    "/v1/renders/{id}/download",
-                    "get",
-                    lambda side: side.call("GET", f"/v1/renders/{side.not_ready}/download"),
-                )
-                if email_on:  # with email off, which refusal comes first is open (B.2)
-                    run.both(
-                        "email() of a render that has not succeeded",
-                        "/v1/renders/{id}/email",
-                        "post",
-                        lambda side: side.call(
-                            "POST",
-                            f"/v1/renders/{side.not_ready}/email",
-                            json={"to": RESEND_TEST_RECIPIENT},
-                        ),
-                    )
-            sent = self._email(None) if email_on else None
-            compare_lists(run)
-            if sent is not None and both_mocks:
-                self._outboxes()
-                self._email_failing()
-                compare_lists(run)
-            if both_mocks:
-                self._faults()
-
-        def _faults(self) -> None:
-            """Failure paths only a mock can be made to take, switched on alike on both sides.
-
-            The not-ready render read; a deleted project's key on every keyed operation; the
-            seeded templates that refuse (a draft, a manifest); storage, the queue and email
-            down; then one request a minute, and every keyed operation, health and a link
-            over it.
-            """
-            run.both(
-                "get_render() of a render that has not succeeded",
-                "/v1/renders/{id}",
-                "get",
-                lambda side: side.call("GET", f"/v1/renders/{side.not_ready}"),
-            )
-            deleted = {side.label: deleted_project_key(side) for side in (target, reference)}
-            for method, path in keyed_operations():
-                run.both(
-                    f"{method} {path} with a deleted project's key",
-                    path,
-                    method.lower(),
-                    keyed_call(method, path, lambda side: deleted[side.label]),
-                )
-            for slug, what in (
-                ("draft-letter", "no published version"),
-                ("certificate", "a manifest"),
-            ):
-                run.both(
-                    f"submit_render() of a seeded template with {what}",
-                    "/v1/templates/{slug}/render",
-                    "post",
-                    functools.partial(render_seeded, slug=slug),
-                )
-            with faults_on(target, reference, storageFails=True):
-                run.both(
-                    "download_render() while storage fails",
-                    "/v1/renders/{id}/download",
-                    "get",
-                    lambda side: side.call("GET", f"/v1/renders/{side.render}/download"),
-                )
-                made = self._create("link", None, None)
-                if made is not None:
-                    self._open(made, download=True)
-            with faults_on(target, reference, queueUnavailable=True):
-                run.both(
-                    "submit_render() while the queue is down",
-                    "/v1/templates/{slug}/render",
-                    "post",
-                    lambda side: side.call(
-                        "POST", "/v1/templates/invoice/render", json={"data": {}}
-                    ),
-                )
-            if email_on:
-                with faults_on(target, reference, emailTransport="none"):
-                    self._email("with email switched off")
-            link = self._create("link", None, None)
-            with faults_on(target, reference, rateLimitPerMinute=1):
-                self.engagement()  # the one request the minute allows
-                for method, path in keyed_operations():
-                    run.both(
-                        f"{method} {path} over one request a minute",
-                        path,
-                        method.lower(),
-                        keyed_call(method, path, lambda side: side.session.target.key),
-                    )
-                run.both(
-                    "health() with the key, over one request a minute",
-                    "/health",
-                    "get",
-                    lambda side: side.call("GET", "/health"),
-                )
-                if link is not None:
-                    self._open(link, download=False)
-                    self._open(link, download=True)
-
-        def _outboxes(self) -> None:
-            """The mail each side kept (both are mocks): same mail, same words, same link."""
-
-            def outbox(side: Side) -> Exchange:
-                project = side.session.target.sandboxes[side.session.target.key or ""]
-                return side.session.client.request(
-                    "GET", f"/_mock/projects/{project}/emails", headers=control_headers()
-                )
-
-            run.both("the outboxes", "/_mock/projects/{projectId}/emails", "get", outbox)
-
-        def _email_failing(self) -> None:
-            """An email the provider refuses (both are mocks): 502 alike, and the share stays."""
-            with faults_on(target, reference, emailSendFails=True):
-                self._email("refused")
-
-        # Whether an event counts depends on the same address's events of the last five
-        # minutes: a deployment's render has a history the reference cannot know.
-        @precondition(lambda self: events)
-        @step(kind=st.sampled_from(["viewed", "downloaded", "printed"]))
-        def record_event(self, kind: str = "printed") -> None:
-            run.both(
-                f"record_event({kind!r})",
-                "/v1/renders/{id}/events",
-                "post",
-                lambda side: side.call(
-                    "POST", f"/v1/renders/{side.render}/events", json={"eventType": kind}
-                ),
-            )
-
-        @step()
-        def engagement(self) -> None:
-            run.both(
-                "engagement()",
-                "/v1/renders/{id}/engagement",
-                "get",
-                lambda side: since(
-                    side.call("GET", f"/v1/renders/{side.render}/engagement"), side.engaged
-                ),
-            )
-
-        def _through_other_render(self, made: Made) -> None:
-            run.both(
-                f"revoke({self._name(made)}) through another render of the project",
-                "/v1/renders/{id}/shares/{shareId}",
-                "delete",
-                lambda side: side.call(
-                    "DELETE", f"/v1/renders/{side.not_ready}/shares/{made[side.label][0]}"
-                ),
-            )
-
-        def _share_not_ready(self) -> None:
-            answers = run.both(
-                "create() on a render that has not succeeded",
-                "/v1/renders/{id}/shares",
-                "post",
-                lambda side: side.call("POST", f"/v1/renders/{side.not_ready}/shares", json={}),
-            )
-            for side, answer in zip((target, reference), answers, strict=True):
-                if answer.status == 201:  # both wrong alike: still cleaned up
-                    side.session.target.remember_share(side.not_ready or "", answer.json()["id"])
-
-        # On a deployment each submission really renders: there, render_once covers it.
-        @precondition(lambda self: can_render and writes and target.session.target.is_mock)
-        @step(replay=st.booleans())
-        def submit_render(self, replay: bool) -> None:
-            submit_render(run, replay)
-
-        @invariant()
-        def lists_agree(self) -> None:
-            compare_lists(run)
-
-    phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
-    if config.profile.shrink:
-        phases.append(Phase.shrink)
-    LockstepMachine.TestCase.settings = settings(
-        phases=phases,
-        max_examples=config.profile.state_machine_examples,
-        stateful_step_count=config.profile.state_machine_steps,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
-    return LockstepMachine
-
-
-def run_lockstep(target_config: RunConfig, reference_config: RunConfig) -> DiffResult:
-    """Compare the target with the reference: probes, then the profile's sequences."""
-    started = time.perf_counter()
-    with ConformanceSession(target_config) as ours, ConformanceSession(reference_config) as theirs:
-        run = Lockstep(Side("target", ours), Side("reference", theirs))
-        if target_config.template_slug or ours.target.is_mock:
-            slug = target_config.template_slug or "invoice"
-            data = target_config.template_data or {}
-            run.target.template = (slug, data)
-            run.reference.template = (slug, data) if ours.target.is_mock else ("invoice", {})
-        provision(run)
-        probe_decisions(run)
-        render_once(run)
-        machine = build_machine(run, target_config)
+        found: Divergence | None = None
         try:
-            machine().core()  # a sequence of its own: the core steps, once
+            self.both(name, operation_path, method, recorded, decisions_go_on=False)
         except Diverged as diverged:
-            run.divergences.append(diverged.divergence)
-        # Then the drawn sequences, unless the core departed already (one report of a
-        # departure per run) or nothing may be created.
-        if not target_config.read_only and all(d.decision for d in run.divergences):
-            seeded = hypothesis_seed(target_config.seed)(type("SeededLockstep", (machine,), {}))
-            notes = io.StringIO()
-            try:
-                with with_reporter(lambda message: print(message, file=notes)):
-                    run_state_machine_as_test(seeded, settings=machine.TestCase.settings)
-            except Diverged as diverged:
-                run.divergences.append(diverged.divergence)
-        ours.close()
-        theirs.close()
-        cleanup = f"target: {ours.cleanup}; reference: {theirs.cleanup}"
-        requests = ours.client.requests_sent + theirs.client.requests_sent
-    return DiffResult(
-        target_url=target_config.base_url,
-        reference_url=reference_config.base_url,
-        profile=target_config.profile.name,
-        seed=target_config.seed,
-        divergences=run.divergences,
-        sequences=run.sequences,
-        steps=run.steps,
-        seconds=time.perf_counter() - started,
-        requests=requests,
-        cleanup=cleanup,
-    )
+            found = diverged.divergence
+            if taken(found.target):
+                found = replace(found, source=decision, decision=True)
+            elif found.decision and found.source.startswith("notes B."):
+                # A Part B difference at this point, but not the point's other choice.
+                found = replace(
+                    found,
+                    source=f"{decision}: neither its choice nor the other one",
+                    decision=False,
+                )
+            noted = {_noted(d.source, d.differences) for d in self.divergences}
+            if not found.decision or _noted(found.source, found.differences) not in noted:
+                self.divergences.append(found)
+        for side in (self.target, self.reference):
+            answer = answers.get(side.label)
+            made = answer.json() if answer is not None and answer.status == 201 else None
+            if isinstance(made, dict) and isinstance(made.get("id"), str):
+                side.session.target.remember_share(side.render, made["id"])
+        return found

@@ -19,10 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import craftkit_spec
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _TOKEN = re.compile(r"cks_[A-Za-z0-9_-]+")
 _ORIGIN = re.compile(r"https?://[^/\s\"'<>]+")
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+_INSTANT = re.compile(craftkit_spec.component("InputTimestamp")["pattern"])
+"""An instant in any form the API reads (which includes the form it writes)."""
 _OPAQUE_KEYS = frozenset({"emailMessageId"})
 """Fields whose values are opaque per side, whatever they look like."""
 _TIMING_KEYS = frozenset({"durationMs"})

@@ -15,7 +15,7 @@ import orjson
 
 import craftkit_spec
 from conformance.client import Exchange
-from conformance.differential.sides import Lockstep, Side
+from conformance.differential.lockstep import Lockstep, Side
 from conformance.differential.steps import slug
 from conformance.differential.verdict import RENDER_STATUSES, error_code, known_codes
 from conformance.target import RESEND_TEST_RECIPIENT

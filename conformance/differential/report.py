@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from conformance.client import Exchange
-from conformance.differential.sides import DiffResult
+from conformance.differential.lockstep import DiffResult
 
 
 def _side(exchange: Exchange) -> dict[str, Any]:

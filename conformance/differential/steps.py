@@ -19,10 +19,10 @@ import orjson
 
 import craftkit_spec
 from conformance.client import Exchange
+from conformance.differential.lockstep import Diverged, Lockstep, Side
 from conformance.differential.normal import (
     Correlator,
 )
-from conformance.differential.sides import Diverged, Lockstep, Side
 from conformance.differential.verdict import is_whole_pdf
 from conformance.target import RESEND_TEST_RECIPIENT
 
@@ -150,17 +150,39 @@ Made = dict[str, tuple[str, str]]
 
 _MISSING = "00000000-0000-7000-8000-00000000d1ff"
 MESSAGE_MAX: int = craftkit_spec.fact("CreateShareRequest", "message", "maxLength")
-_RENDER_OPERATIONS: tuple[tuple[str, str, str, Any], ...] = (
-    ("GET", "/v1/renders/{id}", "", None),
-    ("GET", "/v1/renders/{id}/download", "/download", None),
-    ("GET", "/v1/renders/{id}/shares", "/shares", None),
-    ("POST", "/v1/renders/{id}/shares", "/shares", {}),
-    ("DELETE", "/v1/renders/{id}/shares/{shareId}", f"/shares/{_MISSING}", None),
-    ("POST", "/v1/renders/{id}/email", "/email", {"to": RESEND_TEST_RECIPIENT}),
-    ("POST", "/v1/renders/{id}/events", "/events", {"eventType": "printed"}),
-    ("GET", "/v1/renders/{id}/engagement", "/engagement", None),
+
+
+def _valid_body(operation: craftkit_spec.Operation) -> Any:
+    """The smallest body the spec accepts for an operation (``None`` when it takes none).
+
+    Its required fields, each with the first value its schema enumerates; an address is
+    Resend's test recipient.
+    """
+    request = operation.definition.get("requestBody")
+    if request is None:
+        return None
+    schema = craftkit_spec.merged(request["content"]["application/json"]["schema"])
+    fields = craftkit_spec.declared_properties(schema)
+    body: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        field = craftkit_spec.merged(fields[name])
+        body[name] = RESEND_TEST_RECIPIENT if field.get("format") == "email" else field["enum"][0]
+    return body
+
+
+_RENDER_PATH = "/v1/renders/{id}"
+_RENDER_OPERATIONS: tuple[tuple[str, str, str, Any], ...] = tuple(
+    (
+        operation.method.upper(),
+        operation.path,
+        operation.path.removeprefix(_RENDER_PATH).replace("{shareId}", _MISSING),
+        _valid_body(operation),
+    )
+    for operation in craftkit_spec.iter_operations(craftkit_spec.load_resolved())
+    if operation.path == _RENDER_PATH or operation.path.startswith(_RENDER_PATH + "/")
 )
-"""Every operation on a render: method, path template, suffix after the id, and a valid body."""
+"""Every operation on a render, from the spec: method, path template, the suffix after the
+id, and a valid body."""
 
 
 def _on_render(
@@ -267,7 +289,7 @@ def render_seeded(side: Side, slug: str) -> Exchange:
 @contextlib.contextmanager
 def faults_on(*sides: Side, **faults: Any) -> Iterator[None]:
     """Faults switched on for the sides' projects (mocks), and back as they were after."""
-    before = [side.session.target.sandbox("GET", "/faults").json() for side in sides]
+    before = [side.session.target.in_project("GET", "/faults").json() for side in sides]
     for side in sides:
         side.session.target.set_faults(**faults)
     try:
@@ -282,7 +304,7 @@ def deleted_project_key(side: Side) -> str:
     target = side.session.target
     project, key = target.new_project("diff (deleted)")
     target.control("DELETE", f"/projects/{project}")
-    target.sandboxes.pop(key, None)  # gone already: nothing left to clean up
+    target.projects.pop(key, None)  # gone already: nothing left to clean up
     return key
 
 

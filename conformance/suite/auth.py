@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import craftkit_spec
-from conformance.checks import expect_error
 from conformance.context import Context
+from conformance.failures import expect_error
 from conformance.rules import rule
 
 UNKNOWN_KEY = "ck_test_conformance_unknown_000000000000"

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status, skip
 from conformance.rules import rule
 from conformance.target import RESEND_TEST_RECIPIENT
-
-SHARED_FIELDS = ("shareToken", "shareUrl", "channel", "recipientEmail", "message", "expiresAt")
 
 
 def _row(ctx: Context, render_id: str, share_id: str) -> dict[str, Any]:

@@ -7,9 +7,9 @@ import re
 
 import pypdf
 
-from conformance.checks import expect, expect_error, expect_status
 from conformance.client import Exchange
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status
 from conformance.rules import rule
 
 

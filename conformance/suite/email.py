@@ -7,8 +7,8 @@ Against a live deployment mail goes only to Resend's test address
 from __future__ import annotations
 
 import craftkit_spec
-from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status, skip
 from conformance.rules import rule
 from conformance.target import RESEND_TEST_RECIPIENT
 

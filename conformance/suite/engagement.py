@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import craftkit_spec
-from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status, skip
 from conformance.rules import rule
 
 KINDS = set(craftkit_spec.enum("EventType"))
 RECENT = craftkit_spec.fact("Engagement", "recent", "maxItems")
+WINDOW_MINUTES = craftkit_spec.dedup_window_seconds() // 60
 
 
 @rule(
     "ENGAGEMENT-COUNTS",
-    f"Events are recorded once per type and address within 5 minutes; engagement shows a count for each of the {len(KINDS)} event types, their total and at most {RECENT} recent events, newest first.",
+    f"Events are recorded once per type and address within {WINDOW_MINUTES} minutes; engagement shows a count for each of the {len(KINDS)} event types, their total and at most {RECENT} recent events, newest first.",
     source="notes A (engagement)",
     needs=("key", "render", "write"),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import craftkit_spec
-from conformance.checks import expect, expect_error, expect_status
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status
 from conformance.rules import rule
 
 

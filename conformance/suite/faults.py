@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.checks import expect, expect_error, expect_status
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status
 from conformance.rules import rule
 from conformance.suite.auth import authenticated_calls
 

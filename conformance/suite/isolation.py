@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.checks import expect, expect_error
 from conformance.context import Context
+from conformance.failures import expect, expect_error
 from conformance.rules import rule
 from conformance.target import RESEND_TEST_RECIPIENT
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import html
 from datetime import UTC, timedelta
 
-from conformance.checks import expect, expect_status
+import craftkit_spec
 from conformance.context import Context
+from conformance.failures import expect, expect_status
 from conformance.rules import rule
 from conformance.suite.downloads import check_pdf
+
+WINDOW = craftkit_spec.dedup_window_seconds()
+WINDOW_MINUTES = WINDOW // 60
 
 
 def _clicks(ctx: Context, render_id: str, share_id: str) -> int:
@@ -146,8 +150,8 @@ def uniform_404(ctx: Context) -> None:
 
 @rule(
     "LINK-CLICK-COUNT",
-    "Opening a link counts one view in clickCount; repeated views from one address within 5 minutes count once.",
-    source="seed 001 (clickCount); notes A (de-duplicated within 5 minutes)",
+    f"Opening a link counts one view in clickCount; repeated views from one address within {WINDOW_MINUTES} minutes count once.",
+    source=f"seed 001 (clickCount); notes A (de-duplicated within {WINDOW_MINUTES} minutes)",
     needs=("key", "render", "write"),
 )
 def click_count(ctx: Context) -> None:
@@ -167,19 +171,19 @@ def click_count(ctx: Context) -> None:
 
 @rule(
     "LINK-CLICK-WINDOW",
-    "A view from the same address counts again once 5 minutes have passed, not before.",
-    source="notes A (de-duplicated within 5 minutes)",
+    f"A view from the same address counts again once {WINDOW_MINUTES} minutes have passed, not before.",
+    source=f"notes A (de-duplicated within {WINDOW_MINUTES} minutes)",
     needs=("mock",),
 )
 def click_window(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
     created = ctx.create_share(render_id)
     ctx.open_link(ctx.share_url(created))
-    ctx.target.advance_clock(299)
+    ctx.target.advance_clock(WINDOW - 1)
     ctx.open_link(ctx.share_url(created))
     expect(
         _clicks(ctx, render_id, created["id"]) == 1,
-        "a view 299 s later counted again",
+        f"a view {WINDOW - 1} s later counted again",
         "clickCount 1",
     )
     ctx.target.advance_clock(2)
@@ -187,7 +191,7 @@ def click_window(ctx: Context) -> None:
     count = _clicks(ctx, render_id, created["id"])
     expect(
         count == 2,
-        f"a view 301 s later left clickCount {count}",
+        f"a view {WINDOW + 1} s later left clickCount {count}",
         "clickCount 2",
         ctx.client.transcript.exchanges[-1],
     )

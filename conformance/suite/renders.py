@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import craftkit_spec
-from conformance.checks import expect, expect_error, expect_status, skip
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status, skip
 from conformance.rules import rule
 
 STATUSES = craftkit_spec.enum("RenderStatus")

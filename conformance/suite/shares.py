@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import craftkit_spec
-from conformance.checks import expect, expect_error, expect_status
 from conformance.context import Context
+from conformance.failures import expect, expect_error, expect_status
 from conformance.rules import rule
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+TIMESTAMP = re.compile(craftkit_spec.timestamp_pattern())
+REVOKE_REASON = craftkit_spec.revoke_reason()
 
 
 @rule(
@@ -198,7 +199,7 @@ def not_ready(ctx: Context) -> None:
 
 @rule(
     "SHARE-LIST-ORDER",
-    "The list is newest first and includes revoked shares, with revokedAt and revokedReason revoked_by_partner.",
+    f"The list is newest first and includes revoked shares, with revokedAt and revokedReason {REVOKE_REASON}.",
     source="seed 000, seed 001 (List shares)",
     needs=("key", "render", "write"),
 )
@@ -240,9 +241,9 @@ def list_order(ctx: Context) -> None:
         exchange,
     )
     expect(
-        row["revokedReason"] == "revoked_by_partner",
+        row["revokedReason"] == REVOKE_REASON,
         f"revokedReason is {row['revokedReason']!r}",
-        "revoked_by_partner",
+        REVOKE_REASON,
         exchange,
     )
     active = rows[position[made[2]["id"]]]

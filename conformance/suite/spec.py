@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 import craftkit_spec
-from conformance.checks import RuleFailure, expect, fail
 from conformance.context import Context
+from conformance.failures import RuleFailure, expect, fail
 from conformance.rules import rule
 
 SPEC_RESPONSES = "SPEC-RESPONSES"

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import httpx
 
-from mock_server.sandbox import Sandbox
+from mock_server.testing import Sandbox
 
 
 def client(sandbox: Sandbox) -> httpx.Client:

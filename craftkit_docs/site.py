@@ -1,0 +1,128 @@
+"""The reference docs site, generated from openapi.yaml and mock-control.yaml.
+
+``DIR/index.html`` links three things: the interactive reference (Redoc, every operation,
+field, error and sample on one page, served from the site itself, no CDN), one Markdown page
+per operation in the shape of the seed pages (with an HTML rendering of each), and a page
+on the mock's control API and how to use the mock from a partner's tests. Everything is read
+from the specs; nothing here restates a field or a code.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+import craftkit_spec
+from craftkit_docs.pages import Page, mock_page, operation_page
+from craftkit_docs.redoc import BundleMissingError, find_redoc_bundle
+
+REDOC_OPTIONS = {
+    "expandResponses": "all",
+    "jsonSampleExpandLevel": "all",
+    "schemaExpansionLevel": "all",
+    "hideDownloadButton": True,
+    "pathInMiddlePanel": True,
+}
+
+
+class DocsError(Exception):
+    """The site cannot be built; the message says what is missing."""
+
+
+# ---- the site ------------------------------------------------------------------------------
+
+
+def _redoc_page(title: str, spec: Mapping[str, Any]) -> str:
+    payload = json.dumps(spec).replace("</", "<\\/")
+    options = json.dumps(REDOC_OPTIONS)
+    return (
+        '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>\n<body>\n'
+        '<div id="redoc"></div>\n<script src="redoc.standalone.js"></script>\n'
+        f'<script>Redoc.init({payload}, {options}, document.getElementById("redoc"));</script>\n'
+        "</body>\n</html>\n"
+    )
+
+
+_MD_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.5}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top}"
+    "pre{background:#f5f5f5;padding:.8rem;overflow:auto}code{font-size:.9em}"
+)
+
+
+def _html_page(title: str, markdown: str) -> str:
+    renderer = MarkdownIt("commonmark").enable("table")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        f"<style>{_MD_STYLE}</style></head><body>\n{renderer.render(markdown)}</body></html>\n"
+    )
+
+
+def build_site(out: Path, bundle: Path | None = None) -> list[Path]:
+    """Build the whole site into ``out``; return the files written.
+
+    ``bundle`` is Redoc's standalone script; by default ``redoc`` finds or fetches it.
+    """
+    if bundle is None:
+        try:
+            bundle = find_redoc_bundle()
+        except BundleMissingError as exc:
+            raise DocsError(str(exc)) from exc
+    spec = craftkit_spec.load_resolved()
+    control = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
+    (out / "operations").mkdir(parents=True, exist_ok=True)
+    written = [out / "redoc.standalone.js"]
+    shutil.copyfile(bundle, written[0])
+    pages = [operation_page(spec, operation) for operation in craftkit_spec.iter_operations(spec)]
+    for page in pages:
+        for suffix, text in (
+            (".md", page.markdown),
+            (".html", _html_page(page.title, page.markdown)),
+        ):
+            target = out / "operations" / f"{page.slug}{suffix}"
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+    mock_markdown = mock_page(control)
+    files = {
+        "reference.html": _redoc_page(spec["info"]["title"], craftkit_spec.load_raw()),
+        "control.html": _redoc_page(control["info"]["title"], control),
+        "mock.md": mock_markdown,
+        "mock.html": _html_page("Using the mock", mock_markdown),
+        "index.html": _index(spec, pages),
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    return written
+
+
+def _index(spec: Mapping[str, Any], pages: list[Page]) -> str:
+    rows = "\n".join(
+        f"<tr><td><code>{page.method}</code></td><td><code>{html.escape(page.path)}</code></td>"
+        f'<td><a href="operations/{page.slug}.html">{html.escape(page.title)}</a> '
+        f'(<a href="operations/{page.slug}.md">Markdown</a>)</td></tr>'
+        for page in pages
+    )
+    title = html.escape(spec["info"]["title"])
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_MD_STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+        f"<p>{html.escape(spec['info']['summary'])}</p>\n<ul>\n"
+        '<li><a href="reference.html">Interactive reference</a>: every operation, field, error '
+        "and sample.</li>\n"
+        '<li><a href="mock.html">The reference mock</a>: its control API and how to test '
+        "against it "
+        '(<a href="control.html">control API reference</a>).</li>\n</ul>\n'
+        f"<h2>Operations</h2>\n<table><tr><th>Method</th><th>Path</th><th>Page</th></tr>\n{rows}\n</table>\n"
+        "</body></html>\n"
+    )

@@ -1,0 +1,660 @@
+"""The Redis engine: many mock processes, on any number of machines, acting as one mock.
+
+Key layout (``P`` is the prefix, ``CRAFTKIT_MOCK_STORE_PREFIX``, so several mocks can share
+one Redis; ``{p:ID}`` is the hash tag that puts all of one project's keys in one slot)::
+
+    P:{p:ID}:meta        hash    project, key digest, deleted, own clock, fault:*, seq
+    P:{p:ID}:renders     hash    render id -> render
+    P:{p:ID}:idem        hash    idempotency-key digest -> render id   (+ :idem-order list)
+    P:{p:ID}:shares      hash    share id -> share          (+ :revoked hash, :clicks hash)
+    P:{p:ID}:order       zset    "render|created ms|seq|share" (lexical: a render's shares)
+    P:{p:ID}:tokens      set     token digests of the project's shares
+    P:{p:ID}:dedup       zset    (share|render, type, address) -> last counted (ms)
+    P:{p:ID}:counts      hash    "render|type" -> n, "render|opens" -> n
+    P:{p:ID}:recent      hash    render id -> newest events (newline-separated)
+    P:{p:ID}:outbox      list    kept mail, oldest first (capped)
+    P:{p:ID}:journal     list    answered requests, newest first (capped)
+    P:{p:ID}:rate        zset    the project's requests in the last minute
+    P:key:DIGEST         string  project id of an API key
+    P:tok:DIGEST         string  "project share" of a share token
+    P:projects           zset    project id -> last used (ms), to list and prune projects
+    P:shared             hash    the shared clock and fault:*
+    P:journal            list    answered requests of no project (capped)
+    P:{ip:ADDRESS}:rate  zset    an address's requests in the last minute
+    P:seq                string  the mock-wide mail order
+    P:claim:NAME         string  a mock-wide fact every process must agree on
+
+Every write is one Lua script or one MULTI transaction over keys of one project, so it is
+atomic across processes and works on Redis Cluster (one slot per script). Every key
+carries the sandbox idle expiry, renewed by writes and, for keys only read, by a refresh a
+process makes at most every quarter of the idle time per project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+from redis.asyncio.client import Pipeline
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from mock_server.engines import redis_codec as codec
+from mock_server.engines import redis_scripts
+from mock_server.engines.interface import (
+    EngagementView,
+    JournalEntry,
+    Limits,
+    OutboxEntry,
+    SharedState,
+    StoredProject,
+    StoreUnavailable,
+)
+from mock_server.model import rules
+from mock_server.model.clock import ClockState
+from mock_server.model.records import (
+    EVENT_TYPES,
+    EngagementEvent,
+    Project,
+    Render,
+    SentEmail,
+    Share,
+)
+
+_PROJECT_PARTS = (
+    "meta",
+    "renders",
+    "idem",
+    "idem-order",
+    "shares",
+    "revoked",
+    "order",
+    "clicks",
+    "dedup",
+    "counts",
+    "recent",
+    "outbox",
+    "journal",
+    "rate",
+    "tokens",
+)
+"""A project's keys; ``tokens`` stays last (the clear and refresh scripts read it there)."""
+
+_FAULT = "fault:"
+_MINUTE_MS = 60_000
+TIMEOUT_SECONDS = 2.0
+"""How long one Redis call may take before the request is answered with the outage."""
+POOL_SIZE = 64
+"""Connections to Redis per mock process."""
+DECODED_SHARES = 65_536
+"""Decoded shares a process keeps (the whole cache is dropped when full)."""
+
+
+def safe_url(url: str) -> str:
+    """The store's URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    netloc = f"{user}{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisEngine:
+    """State in Redis, shared by every mock process pointed at the same prefix."""
+
+    def __init__(self, url: str, prefix: str, limits: Limits) -> None:
+        self.description = f"Redis at {safe_url(url)}"
+        self._prefix = prefix
+        self._limits = limits
+        self._ttl = max(1, int(limits.idle_seconds * 1000))
+        self._refresh_every = min(limits.idle_seconds / 4, 3600.0)
+        self._refreshed: dict[str, float] = {}
+        self._shares_seen: dict[tuple[bytes, bytes | None], Share] = {}
+        # A bounded pool that makes a request wait for a free connection (up to the
+        # timeout) rather than fail when many arrive at once.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_SIZE,
+            timeout=TIMEOUT_SECONDS,
+            socket_connect_timeout=TIMEOUT_SECONDS,
+            socket_timeout=TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=5,
+        )
+        self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # closed with it
+        register = self._client.register_script
+        self._add_project = register(redis_scripts.ADD_PROJECT)
+        self._clear_project = register(redis_scripts.CLEAR_PROJECT)
+        self._add_render = register(redis_scripts.ADD_RENDER)
+        self._add_share = register(redis_scripts.ADD_SHARE)
+        self._revoke = register(redis_scripts.REVOKE_SHARE)
+        self._record = register(redis_scripts.RECORD_EVENT)
+        self._record_recipient = register(redis_scripts.RECORD_RECIPIENT_EVENT)
+        self._admit = register(redis_scripts.ADMIT)
+        self._list_shares = register(redis_scripts.LIST_SHARES)
+        self._keep_latest = register(redis_scripts.KEEP_LATEST)
+        self._refresh = register(redis_scripts.REFRESH)
+
+    # ---- keys -----------------------------------------------------------------------
+
+    def _key(self, project_id: str, part: str) -> str:
+        return f"{self._prefix}:{{p:{project_id}}}:{part}"
+
+    def _keys(self, project_id: str, *parts: str) -> list[str]:
+        return [self._key(project_id, part) for part in parts]
+
+    def _global(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Redis's connection errors and timeouts, as the one outage the app answers."""
+        try:
+            yield
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        except redis_errors.BusyLoadingError:
+            raise StoreUnavailable("Redis is loading its data") from None
+
+    async def _run(self, call: Awaitable[Any]) -> Any:
+        with self._reachable():
+            return await call
+
+    async def _pipeline(self, fill: Callable[[Pipeline], None], transaction: bool = False) -> Any:
+        with self._reachable():
+            async with self._client.pipeline(transaction=transaction) as pipe:
+                fill(pipe)
+                return await pipe.execute()
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """One PING."""
+        await self._run(self._client.ping())
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def wipe(self) -> None:
+        """Unlink every key under the prefix."""
+        with self._reachable():
+            batch: list[bytes] = []
+            claims = self._global("claim", "").encode()
+            async for key in self._client.scan_iter(match=f"{self._prefix}:*", count=1000):
+                if key.startswith(claims):
+                    continue
+                batch.append(key)
+                if len(batch) >= 1000:
+                    await self._client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                await self._client.unlink(*batch)
+        self._refreshed.clear()
+
+    async def claim(self, name: str, value: str) -> str:
+        """SET NX, then GET: whoever set it first decides (it survives ``wipe``)."""
+        key = self._global("claim", name)
+        await self._run(self._client.set(key, value, nx=True))
+        found = await self._run(self._client.get(key))
+        return value if found is None else str(found.decode())
+
+    # ---- projects -------------------------------------------------------------------
+
+    async def add_project(self, project: Project, key_digest: str) -> bool:
+        """Add the project unless its id is taken, then index its key."""
+        added = await self._run(
+            self._add_project(
+                keys=[self._key(project.id, "meta")],
+                args=[codec.encode_project(project), key_digest, self._ttl],
+            )
+        )
+        if not added:
+            return False
+        now_ms = int(time.time() * 1000)
+
+        def index(pipe: Pipeline) -> None:
+            pipe.set(self._global("key", key_digest), project.id, px=self._ttl)
+            pipe.zadd(self._global("projects"), {project.id: now_ms})
+
+        await self._pipeline(index)
+        self._refreshed[project.id] = time.monotonic()
+        return True
+
+    async def project_id_of_key(self, key_digest: str) -> str | None:
+        """The key's project id."""
+        found = await self._run(self._client.get(self._global("key", key_digest)))
+        return None if found is None else found.decode()
+
+    async def project(self, project_id: str) -> StoredProject | None:
+        """The project with its own clock and faults, and the shared ones (one trip)."""
+
+        def read(pipe: Pipeline) -> None:
+            pipe.hgetall(self._key(project_id, "meta"))
+            pipe.hgetall(self._global("shared"))
+
+        meta, shared = await self._pipeline(read)
+        raw = meta.get(b"project")
+        if raw is None:
+            return None
+        clock = meta.get(b"clock")
+        return StoredProject(
+            codec.decode_project(raw, b"deleted" in meta),
+            None if clock is None else codec.decode_clock(clock),
+            _faults(meta),
+            _shared(shared),
+        )
+
+    async def touch(self, project_id: str) -> None:
+        """Renew the project's expiry, at most every quarter of the idle time per process."""
+        now = time.monotonic()
+        last = self._refreshed.get(project_id)
+        if last is not None and now - last < self._refresh_every:
+            return
+        self._refreshed[project_id] = now
+        if len(self._refreshed) > self._limits.dedup_keys:
+            oldest = sorted(self._refreshed, key=self._refreshed.__getitem__)
+            for stale in oldest[: len(oldest) // 2]:
+                del self._refreshed[stale]
+        digests: list[bytes] = await self._run(
+            self._refresh(keys=self._keys(project_id, *_PROJECT_PARTS), args=[self._ttl])
+        )
+        key_digest, tokens = digests[0], digests[1:]
+        now_ms = int(time.time() * 1000)
+
+        def renew(pipe: Pipeline) -> None:
+            if key_digest:
+                pipe.pexpire(self._global("key", key_digest.decode()), self._ttl)
+            for token in tokens:
+                pipe.pexpire(self._global("tok", token.decode()), self._ttl)
+            pipe.zadd(self._global("projects"), {project_id: now_ms})
+            pipe.zremrangebyscore(self._global("projects"), "-inf", now_ms - self._ttl)
+
+        await self._pipeline(renew)
+
+    async def project_ids(self) -> list[str]:
+        """Every project used within the idle time."""
+        ids: list[bytes] = await self._run(self._client.zrange(self._global("projects"), 0, -1))
+        return [project_id.decode() for project_id in ids]
+
+    async def clear_project(self, project_id: str, *, delete: bool) -> None:
+        """Drop the project's contents in one script, then its tokens' index entries."""
+        tokens: list[bytes] = await self._run(
+            self._clear_project(
+                keys=self._keys(project_id, *_PROJECT_PARTS), args=["1" if delete else "0"]
+            )
+        )
+        if tokens:
+            await self._run(self._client.unlink(*(self._global("tok", t.decode()) for t in tokens)))
+
+    # ---- clocks and faults ----------------------------------------------------------
+
+    async def shared(self) -> SharedState:
+        """The shared clock and faults (one HGETALL)."""
+        return _shared(await self._run(self._client.hgetall(self._global("shared"))))
+
+    async def change_clock(
+        self, project_id: str | None, change: Callable[[ClockState], ClockState]
+    ) -> ClockState:
+        """Optimistic: WATCH the clock's hash, compute, write in MULTI; again on a race."""
+        key = self._global("shared") if project_id is None else self._key(project_id, "meta")
+        shared = None if project_id is None else (await self.shared()).clock
+        changed: ClockState | None = None
+
+        async def attempt(pipe: Pipeline) -> None:
+            nonlocal changed
+            raw = await pipe.hget(key, "clock")
+            current = codec.decode_clock(raw) if raw is not None else shared or ClockState()
+            changed = change(current)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(key, "clock", codec.encode_clock(changed))
+
+        with self._reachable():
+            await self._client.transaction(attempt, key)
+        assert changed is not None
+        return changed
+
+    async def set_faults(self, project_id: str | None, changes: dict[str, Any]) -> None:
+        """HSET the switches (one command: atomic)."""
+        key = self._global("shared") if project_id is None else self._key(project_id, "meta")
+        if changes:
+            fields = {_FAULT + name: orjson.dumps(value) for name, value in changes.items()}
+            await self._run(self._client.hset(key, mapping=fields))  # type: ignore[arg-type]
+
+    # ---- renders --------------------------------------------------------------------
+
+    async def add_render(self, render: Render, idempotency_digest: str | None) -> Render:
+        """Keep the render unless the key made one (one script)."""
+        existing = await self._run(
+            self._add_render(
+                keys=self._keys(render.project_id, "renders", "idem", "idem-order"),
+                args=[
+                    render.id,
+                    codec.encode_render(render),
+                    idempotency_digest or "",
+                    self._limits.idempotency_keys,
+                    self._ttl,
+                ],
+            )
+        )
+        return render if existing is None else codec.decode_render(existing)
+
+    async def render_of_key(self, project_id: str, idempotency_digest: str) -> Render | None:
+        """The render the key made."""
+        render_id = await self._run(
+            self._client.hget(self._key(project_id, "idem"), idempotency_digest)
+        )
+        return None if render_id is None else await self.render(project_id, render_id.decode())
+
+    async def render(self, project_id: str, render_id: str) -> Render | None:
+        """One HGET."""
+        raw = await self._run(self._client.hget(self._key(project_id, "renders"), render_id))
+        return None if raw is None else codec.decode_render(raw)
+
+    async def find_render(self, render_id: str) -> Render | None:
+        """Ask every project (the control API's by-id call; projects are few)."""
+        project_ids = await self.project_ids()
+
+        def ask(pipe: Pipeline) -> None:
+            for project_id in project_ids:
+                pipe.hget(self._key(project_id, "renders"), render_id)
+
+        found = await self._pipeline(ask)
+        raw = next((r for r in found if r is not None), None)
+        return None if raw is None else codec.decode_render(raw)
+
+    async def replace_render(self, render: Render) -> None:
+        """One HSET (a render's id and project never change)."""
+        await self._run(
+            self._client.hset(
+                self._key(render.project_id, "renders"), render.id, codec.encode_render(render)
+            )
+        )
+
+    # ---- shares ---------------------------------------------------------------------
+
+    async def add_share(self, share: Share, token_digest: str, event: EngagementEvent) -> Share:
+        """Keep, number and order the share and record ``share_created``; index its token."""
+        project_id = share.project_id
+        sequence = await self._run(
+            self._add_share(
+                keys=self._keys(
+                    project_id, "meta", "shares", "order", "tokens", "counts", "recent", "clicks"
+                ),
+                args=[
+                    share.id,
+                    codec.encode_share(share),
+                    share.render_id,
+                    codec.millis(share.created_at),
+                    token_digest,
+                    codec.encode_event(event),
+                    self._limits.recent_events,
+                    self._ttl,
+                ],
+            )
+        )
+        await self._run(
+            self._client.set(
+                self._global("tok", token_digest), f"{project_id} {share.id}", px=self._ttl
+            )
+        )
+        return replace(share, sequence=int(sequence))
+
+    async def _share(self, project_id: str, share_id: str) -> Share | None:
+        shares, revoked = self._keys(project_id, "shares", "revoked")
+
+        def read(pipe: Pipeline) -> None:
+            pipe.hget(shares, share_id)
+            pipe.hget(revoked, share_id)
+
+        raw, revocation = await self._pipeline(read)
+        return None if raw is None else codec.decode_share(raw, revocation)
+
+    async def share_of_token(self, token_digest: str) -> Share | None:
+        """The token's index entry, then the share."""
+        found = await self._run(self._client.get(self._global("tok", token_digest)))
+        if found is None:
+            return None
+        project_id, share_id = found.decode().split(" ", 1)
+        return await self._share(project_id, share_id)
+
+    async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]] | None:
+        """The render's shares, newest first, in one script (``None``: no such render)."""
+        found = await self._run(
+            self._list_shares(
+                keys=self._keys(project_id, "renders", "order", "shares", "revoked", "clicks"),
+                args=[render_id],
+            )
+        )
+        if found is None:
+            return None
+        rows = []
+        for at in range(0, len(found), 4):
+            _member, raw, revocation, clicks = found[at : at + 4]
+            if raw is None:
+                continue
+            rows.append((self._decoded_share(raw, revocation), int(clicks or 0)))
+        return rows
+
+    def _decoded_share(self, raw: bytes, revocation: bytes | None) -> Share:
+        """A share decoded once per state: lists decode the same rows on every request."""
+        key = (raw, revocation)
+        share = self._shares_seen.get(key)
+        if share is None:
+            if len(self._shares_seen) >= DECODED_SHARES:
+                self._shares_seen.clear()
+            share = self._shares_seen[key] = codec.decode_share(raw, revocation)
+        return share
+
+    async def revoke_share(
+        self,
+        project_id: str,
+        render_id: str,
+        share_id: str,
+        at: datetime,
+        reason: str,
+        event: EngagementEvent,
+    ) -> Share | None:
+        """Revoke once: HSETNX lets one of any number of concurrent revokes win.
+
+        The share's render is checked first (it never changes).
+        """
+        share = await self._share(project_id, share_id)
+        if share is None or share.render_id != render_id or share.revoked_at is not None:
+            return None
+        revoked = rules.revoke(share, at, reason)
+        won = await self._run(
+            self._revoke(
+                keys=self._keys(project_id, "shares", "revoked", "counts", "recent", "clicks"),
+                args=[
+                    share_id,
+                    render_id,
+                    codec.encode_revocation(revoked),
+                    codec.encode_event(event),
+                    self._limits.recent_events,
+                    self._ttl,
+                ],
+            )
+        )
+        return revoked if won else None
+
+    # ---- engagement -----------------------------------------------------------------
+
+    async def record_event(self, project_id: str, render_id: str, event: EngagementEvent) -> None:
+        """One script."""
+        await self._run(
+            self._record(
+                keys=self._keys(project_id, "counts", "recent", "clicks"),
+                args=[
+                    render_id,
+                    event.event_type,
+                    event.share_id or "",
+                    codec.encode_event(event),
+                    self._limits.recent_events,
+                    self._ttl,
+                ],
+            )
+        )
+
+    async def record_recipient_event(
+        self,
+        project_id: str,
+        render_id: str,
+        event: EngagementEvent,
+        dedup_key: str,
+        window: timedelta,
+    ) -> bool:
+        """De-duplicate and count in one script."""
+        counted = await self._run(
+            self._record_recipient(
+                keys=self._keys(project_id, "dedup", "counts", "recent", "clicks"),
+                args=[
+                    dedup_key,
+                    codec.millis(event.created_at),
+                    int(window.total_seconds() * 1000),
+                    self._limits.dedup_keys,
+                    render_id,
+                    event.event_type,
+                    event.share_id or "",
+                    codec.encode_event(event),
+                    self._limits.recent_events,
+                    self._ttl,
+                ],
+            )
+        )
+        return bool(counted)
+
+    async def engagement(self, project_id: str, render_id: str) -> EngagementView:
+        """Counts and recent events in one trip."""
+        counts_key, recent_key = self._keys(project_id, "counts", "recent")
+        fields = [f"{render_id}|{name}" for name in EVENT_TYPES]
+
+        def read(pipe: Pipeline) -> None:
+            pipe.hmget(counts_key, [*fields, f"{render_id}|opens"])
+            pipe.hget(recent_key, render_id)
+
+        values, recent = await self._pipeline(read)
+        counts: dict[str, int] = {
+            name: int(value or 0) for name, value in zip(EVENT_TYPES, values, strict=False)
+        }
+        events = (
+            [] if recent is None else [codec.decode_event(line) for line in recent.split(b"\n")]
+        )
+        return EngagementView(counts, int(values[-1] or 0), sum(counts.values()), events)
+
+    # ---- mail -----------------------------------------------------------------------
+
+    async def keep_email(self, project_id: str, sent: SentEmail) -> OutboxEntry:
+        """Number the mail mock-wide, then append it (capped) in one script."""
+        sequence = await self._run(self._client.incr(self._global("seq")))
+        entry = OutboxEntry(int(sequence), project_id, sent)
+        await self._keep(
+            self._key(project_id, "outbox"),
+            codec.encode_outbox(entry),
+            self._limits.outbox,
+            "oldest-first",
+        )
+        return entry
+
+    async def _keep(
+        self, key: str, entry: bytes, kept: int, order: str, expire: bool = True
+    ) -> None:
+        await self._run(
+            self._keep_latest(keys=[key], args=[entry, kept, self._ttl if expire else "", order])
+        )
+
+    async def emails(self, project_id: str | None) -> list[OutboxEntry]:
+        """A project's outbox; or every project's, merged in sending order."""
+        project_ids = [project_id] if project_id is not None else await self.project_ids()
+
+        def read(pipe: Pipeline) -> None:
+            for each in project_ids:
+                pipe.lrange(self._key(each, "outbox"), 0, -1)
+
+        lists = await self._pipeline(read)
+        entries = [codec.decode_outbox(raw) for kept in lists for raw in kept]
+        return entries if project_id is not None else sorted(entries, key=lambda e: e.sequence)
+
+    # ---- the HTTP gate's state ------------------------------------------------------
+
+    async def admit(
+        self, project_id: str | None, address: str, limit: int, now: datetime
+    ) -> int | None:
+        """One script on the client's sorted set of request instants."""
+        key = (
+            self._key(project_id, "rate")
+            if project_id is not None
+            else self._global(f"{{ip:{address}}}", "rate")
+        )
+        now_ms = codec.millis(now)
+        wait_ms = await self._run(
+            self._admit(keys=[key], args=[now_ms, limit, f"{now_ms}:{uuid.uuid4().hex}", self._ttl])
+        )
+        if int(wait_ms) < 0:
+            return None
+        return max(1, -(-int(wait_ms) // 1000))
+
+    async def journal_record(self, entry: JournalEntry) -> None:
+        """Newest first, capped: the project's list, or the list of requests of no project."""
+        if entry.project_id is None:
+            key, expire = self._global("journal"), False
+        else:
+            key, expire = self._key(entry.project_id, "journal"), True
+        await self._keep(
+            key, codec.encode_journal(entry), self._limits.journal, "newest-first", expire
+        )
+
+    async def journal(self, project_id: str | None) -> list[JournalEntry]:
+        """A project's; or every list merged, newest first, capped."""
+        if project_id is not None:
+            keys = [self._key(project_id, "journal")]
+        else:
+            keys = [self._global("journal")] + [
+                self._key(each, "journal") for each in await self.project_ids()
+            ]
+
+        def read(pipe: Pipeline) -> None:
+            for key in keys:
+                pipe.lrange(key, 0, self._limits.journal - 1)
+
+        lists = await self._pipeline(read)
+        entries = [codec.decode_journal(raw) for kept in lists for raw in kept]
+        if project_id is None:
+            entries.sort(key=lambda e: e.recorded, reverse=True)
+        return entries[: self._limits.journal]
+
+    async def forget_rate(self, project_id: str | None) -> None:
+        """Drop a project's window, or every window."""
+        if project_id is not None:
+            await self._run(self._client.delete(self._key(project_id, "rate")))
+            return
+        with self._reachable():
+            patterns = (f"{self._prefix}:{{p:*}}:rate", f"{self._prefix}:{{ip:*}}:rate")
+            for pattern in patterns:
+                async for key in self._client.scan_iter(match=pattern, count=1000):
+                    await self._client.unlink(key)
+
+
+def _shared(meta: dict[bytes, bytes]) -> SharedState:
+    clock = meta.get(b"clock")
+    return SharedState(ClockState() if clock is None else codec.decode_clock(clock), _faults(meta))
+
+
+def _faults(meta: dict[bytes, bytes]) -> dict[str, Any]:
+    prefix = _FAULT.encode()
+    return {
+        name[len(prefix) :].decode(): orjson.loads(value)
+        for name, value in meta.items()
+        if name.startswith(prefix)
+    }

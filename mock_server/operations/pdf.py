@@ -1,0 +1,118 @@
+"""Real PDFs for renders, drawn with fpdf2: the template's name and the render's data.
+
+The built-in PDF fonts cover Latin-1 only, so other characters are drawn as ``?``; the
+document stays a valid PDF whatever the data holds. Output is deterministic for a render
+(its creation date is the render's), so repeated downloads are byte-identical.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from datetime import datetime
+
+_MAX_DATA_CHARS = 20_000
+_MAX_INDENT = 24
+"""Levels of nesting shown by indentation; deeper levels are drawn at this depth."""
+
+
+def outline(data: object, limit: int = _MAX_DATA_CHARS) -> str:
+    """The data as an indented outline (``"key": value``, ``- item``), at most ``limit`` chars.
+
+    Walked with an explicit stack, not recursion: ``data`` may nest as deep as the JSON
+    parser allows (1024 levels), past Python's recursion limit.
+    """
+    lines: list[str] = []
+    size = 0
+    stack: list[tuple[int, str, object]] = [(-1, "", data)]  # the root itself is not drawn
+    while stack and size <= limit:
+        depth, label, value = stack.pop()
+        pad = "  " * max(0, min(depth, _MAX_INDENT))
+        if isinstance(value, dict) and value:
+            line = f"{pad}{label}".rstrip()
+            children: list[tuple[str, object]] = [
+                (f"{json.dumps(key, ensure_ascii=False)}: ", value[key]) for key in sorted(value)
+            ]
+        elif isinstance(value, list) and value:
+            line = f"{pad}{label}".rstrip()
+            children = [("- ", item) for item in value]
+        else:
+            line = f"{pad}{label}{json.dumps(value, ensure_ascii=False)}"
+            children = []
+        if line.strip():
+            lines.append(line)
+            size += len(line) + 1
+        stack.extend((depth + 1, name, child) for name, child in reversed(children))
+    text = "\n".join(lines)
+    return text if size <= limit and not stack else text[:limit] + "\n..."
+
+
+def _latin1(text: str) -> str:
+    return text.encode("latin-1", errors="replace").decode("latin-1")
+
+
+def render_pdf(
+    *, render_id: str, template_name: str, version: int, data: object, created_at: datetime
+) -> bytes:
+    """Draw one render as a one-or-more page PDF and return its bytes."""
+    from fpdf import FPDF  # imported on first use: a quarter of a second off the mock's start
+    from fpdf.enums import WrapMode
+
+    document = FPDF(format="A4")
+    document.set_creation_date(created_at)
+    document.set_title(_latin1(f"{template_name} - {render_id}"))
+    document.set_author("Craftkit mock")
+    document.set_auto_page_break(auto=True, margin=15)
+    document.add_page()
+    document.set_font("helvetica", style="B", size=18)
+    document.cell(0, 12, _latin1(template_name), new_x="LMARGIN", new_y="NEXT")
+    document.set_font("helvetica", size=9)
+    document.cell(
+        0, 6, f"Render {render_id}  -  template version {version}", new_x="LMARGIN", new_y="NEXT"
+    )
+    document.ln(4)
+    document.set_font("courier", size=9)
+    document.multi_cell(0, 4.5, _latin1(outline(data)), wrapmode=WrapMode.CHAR)
+    return bytes(document.output())
+
+
+class PdfCache:
+    """PDFs drawn once per render and kept while they are among the ``size`` most recent.
+
+    Drawing takes most of a second for large data; repeated downloads of one render (a
+    recipient's page, then its download) are byte-identical, so they are served from here.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._pdfs: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+
+    def kept(self) -> list[str]:
+        """The renders whose PDFs are kept, least recently used first."""
+        return list(self._pdfs)
+
+    def get(
+        self,
+        *,
+        render_id: str,
+        template_name: str,
+        version: int,
+        data: object,
+        created_at: datetime,
+    ) -> bytes:
+        """The render's PDF, drawn if it is not kept."""
+        pdf = self._pdfs.get(render_id)
+        if pdf is None:
+            pdf = render_pdf(
+                render_id=render_id,
+                template_name=template_name,
+                version=version,
+                data=data,
+                created_at=created_at,
+            )
+            self._pdfs[render_id] = pdf
+            if len(self._pdfs) > self._size:
+                self._pdfs.popitem(last=False)
+        else:
+            self._pdfs.move_to_end(render_id)
+        return pdf
