@@ -6,6 +6,7 @@ clock and validators) from injected settings and a seed, so tests run many indep
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 import craftkit_spec
-from mock_server.engines.interface import Engine, Limits
+from mock_server.engines.interface import Engine, Limits, StoreUnavailable
 from mock_server.engines.memory import MemoryEngine
 from mock_server.http.bodies import ShareListEncoder
 from mock_server.http.control import control_routes
@@ -22,7 +23,7 @@ from mock_server.http.handlers import exception_handlers
 from mock_server.http.middleware import RequestGate
 from mock_server.http.routes import api_routes
 from mock_server.model.ids import ShareTokenMinter
-from mock_server.operations.store import Store
+from mock_server.operations.store import MisconfiguredError, Store
 from mock_server.operations.traffic import Traffic
 from mock_server.operations.validation import RequestValidator
 from mock_server.seed import Seed, default_seed_path, load_seed
@@ -67,10 +68,18 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A store that cannot be reached, or that another secret claimed, never stops the
+        # process from starting (with several workers the supervisor would give up): it
+        # serves the envelope saying so, and the keeper puts things right once it can.
+        with contextlib.suppress(StoreUnavailable, MisconfiguredError):
+            await store.keep()
+        keeper = asyncio.create_task(store.keep_running())
         try:
-            await store.start()
             yield
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await store.aclose()
 
     app = Starlette(
@@ -79,6 +88,9 @@ def create_app(
         exception_handlers=dict(exception_handlers()),
         lifespan=lifespan,
     )
+    # Unknown paths are 404 envelopes, a trailing slash included: no redirect whose Location
+    # a Host header could name, and no POST re-sent elsewhere.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.store = store
     app.state.traffic = traffic

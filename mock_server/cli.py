@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import ipaddress
 import logging
 import os
 import resource
@@ -19,9 +18,9 @@ from pathlib import Path
 import click
 from starlette.applications import Starlette
 
-from mock_server.http.protocol import RedactTokens, http_protocol
+from mock_server.http.protocol import RedactSecrets, http_protocol
 from mock_server.seed import Seed, SeedError, default_seed_path, load_seed
-from mock_server.settings import Settings, SettingsError
+from mock_server.settings import Settings, SettingsError, is_loopback
 
 
 def banner(seed: Seed, base_url: str) -> list[str]:
@@ -34,16 +33,6 @@ def banner(seed: Seed, base_url: str) -> list[str]:
         renders = ", ".join(f"{r.id} ({r.status})" for r in project.renders) or "none"
         lines.append(f"  project {project.name!r}  key {project.api_key}  renders: {renders}")
     return lines
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _raise_descriptor_limit() -> None:
@@ -151,7 +140,7 @@ def main(
     if settings.store_url is not None:
         _check_store(settings, seed)
     _raise_descriptor_limit()
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
 
     import uvicorn
 
@@ -234,7 +223,7 @@ def worker_app() -> Starlette:
 
     from mock_server.app import create_app
 
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
     seed_path = os.environ.get(WORKER_SEED_VARIABLE)
     try:
         app = create_app(seed=load_seed(Path(seed_path) if seed_path else default_seed_path()))

@@ -8,6 +8,7 @@ A bad value fails at start with a message that names the variable, never later.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import secrets
 from collections.abc import Mapping
@@ -24,6 +25,16 @@ DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
 CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
 """Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
 STORE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(ValueError):
@@ -58,6 +69,8 @@ class Settings:
     sandbox_idle_seconds: float = 7 * 24 * 3600
     idempotency_keys: int = 10_000
     dedup_keys: int = 10_000
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names besides the loopback ones the control API answers to (without a token)."""
 
     def __post_init__(self) -> None:
         """Refuse a combination that cannot work, whichever way the settings were made."""
@@ -170,6 +183,11 @@ class Settings:
             store_prefix=prefix,
             idempotency_keys=int(number("CRAFTKIT_MOCK_IDEMPOTENCY_KEYS", cls.idempotency_keys, 1)),
             dedup_keys=int(number("CRAFTKIT_MOCK_DEDUP_KEYS", cls.dedup_keys, 1)),
+            allowed_hosts=tuple(
+                host.strip()
+                for host in (text("CRAFTKIT_MOCK_ALLOWED_HOSTS") or "").split(",")
+                if host.strip()
+            ),
             sandbox_idle_seconds=number(
                 "CRAFTKIT_MOCK_SANDBOX_IDLE_SECONDS", cls.sandbox_idle_seconds, 1
             ),

@@ -110,10 +110,19 @@ class Engine(Protocol):
     async def claim(self, name: str, value: str) -> str:
         """Set a mock-wide value unless one is set; the value that is set now."""
 
+    async def claimed(self, name: str) -> str | None:
+        """A mock-wide value, if one is set (``None`` after the store lost its data)."""
+
     # ---- projects -----------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
         """Add a project and its key; ``False`` (nothing changed) if the id is taken."""
+
+    async def plant_project(self, project: Project, key_digest: str, renders: list[Render]) -> bool:
+        """Add a project with its renders in one step, unless the id is taken (``False``).
+
+        Nobody sees the project without its renders (the seed is planted this way).
+        """
 
     async def project_id_of_key(self, key_digest: str) -> str | None:
         """The project holding a key (deleted or not)."""

@@ -84,6 +84,7 @@ class MemoryEngine:
     def __init__(self, limits: Limits, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
         self._monotonic = monotonic
+        self._claims: dict[str, str] = {}  # survive a wipe, as they do on Redis
         self._wipe()
 
     def _wipe(self) -> None:
@@ -110,8 +111,12 @@ class MemoryEngine:
         self._wipe()
 
     async def claim(self, name: str, value: str) -> str:
-        """Only one process: the value is always this process's own."""
-        return value
+        """Only one process: the first value claimed stays."""
+        return self._claims.setdefault(name, value)
+
+    async def claimed(self, name: str) -> str | None:
+        """The value claimed, if any."""
+        return self._claims.get(name)
 
     # ---- projects -------------------------------------------------------------------
 
@@ -122,6 +127,14 @@ class MemoryEngine:
         data = self._projects[project.id] = _ProjectData(project, self._limits, self._monotonic())
         data.keys.add(key_digest)
         self._keys[key_digest] = project.id
+        return True
+
+    async def plant_project(self, project: Project, key_digest: str, renders: list[Render]) -> bool:
+        """Add the project and its renders (one step: nothing awaits in between)."""
+        if not await self.add_project(project, key_digest):
+            return False
+        for render in renders:
+            await self.add_render(render, None)
         return True
 
     async def project_id_of_key(self, key_digest: str) -> str | None:

@@ -33,6 +33,7 @@ process makes at most every quarter of the idle time per project.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -45,8 +46,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from mock_server.engines import redis_codec as codec
 from mock_server.engines import redis_scripts
@@ -95,6 +96,8 @@ TIMEOUT_SECONDS = 2.0
 """How long one Redis call may take before the request is answered with the outage."""
 POOL_SIZE = 64
 """Connections to Redis per mock process."""
+POOL_WAIT_SECONDS = 30.0
+"""How long a request waits for a free connection: a busy pool is capacity, not an outage."""
 DECODED_SHARES = 65_536
 """Decoded shares a process keeps (the whole cache is dropped when full)."""
 
@@ -110,6 +113,57 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_PROBING: contextvars.ContextVar[bool] = contextvars.ContextVar("probing", default=False)
+"""Set for ``ping``: it goes to Redis even while the breaker holds requests back."""
+
+
+class Breaker:
+    """Fails fast while Redis is known to be down, until a ping finds it back.
+
+    The first failure opens it; from then on requests are answered at once, and only
+    ``ping`` (``/health``, and the store's keeper a few times a second) goes to Redis, which
+    closes it again. So an outage costs the requests in flight one timeout at most, and the
+    requests after them nothing.
+    """
+
+    def __init__(self) -> None:
+        self._reason: str | None = None
+
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` while Redis is known to be down (a ping goes through)."""
+        if self._reason is not None and not _PROBING.get():
+            raise StoreUnavailable(f"{self._reason}; checked again every moment")
+
+    def trip(self, reason: str) -> None:
+        """Redis just failed: answer at once until a ping finds it back."""
+        self._reason = reason
+
+    def reset(self) -> None:
+        """Redis answered a ping: requests go to it again."""
+        self._reason = None
+
+
+class _GuardedPool(aioredis.BlockingConnectionPool):
+    """The pool, with the breaker checked before a request waits for a connection.
+
+    And again once it has one, before the connection is (re)connected: a request that
+    queued for a connection while Redis went down learns it at once instead of spending its
+    own timeout on a connection attempt.
+    """
+
+    breaker: Breaker
+
+    async def get_connection(self, *args: Any, **options: Any) -> Any:
+        """A connected connection, unless Redis is known to be down."""
+        self.breaker.check()
+        return await super().get_connection(*args, **options)  # type: ignore[no-untyped-call]
+
+    async def ensure_connection(self, connection: Any) -> None:
+        """Connect the connection handed out (the pool releases it when this raises)."""
+        self.breaker.check()
+        await super().ensure_connection(connection)
+
+
 class RedisEngine:
     """State in Redis, shared by every mock process pointed at the same prefix."""
 
@@ -121,20 +175,26 @@ class RedisEngine:
         self._refresh_every = min(limits.idle_seconds / 4, 3600.0)
         self._refreshed: dict[str, float] = {}
         self._shares_seen: dict[tuple[bytes, bytes | None], Share] = {}
-        # A bounded pool that makes a request wait for a free connection (up to the
-        # timeout) rather than fail when many arrive at once.
-        pool = aioredis.BlockingConnectionPool.from_url(
+        self._breaker = Breaker()
+        # A bounded pool: a request waits for a free connection rather than fail when many
+        # arrive at once. A connection idle for a second is pinged before use, and a call
+        # whose connection turns out dead (Redis restarted) is sent once more on a fresh one,
+        # so a restart fails no request once Redis answers. Timeouts are not retried: the
+        # call may have run.
+        pool = _GuardedPool.from_url(
             url,
             max_connections=POOL_SIZE,
-            timeout=TIMEOUT_SECONDS,
+            timeout=POOL_WAIT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS,
             socket_timeout=TIMEOUT_SECONDS,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=5,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis_errors.ConnectionError,)),
+            health_check_interval=1,
         )
+        pool.breaker = self._breaker
         self._client: aioredis.Redis = aioredis.Redis.from_pool(pool)  # closed with it
         register = self._client.register_script
         self._add_project = register(redis_scripts.ADD_PROJECT)
+        self._plant_project = register(redis_scripts.PLANT_PROJECT)
         self._clear_project = register(redis_scripts.CLEAR_PROJECT)
         self._add_render = register(redis_scripts.ADD_RENDER)
         self._add_share = register(redis_scripts.ADD_SHARE)
@@ -159,13 +219,19 @@ class RedisEngine:
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
-        """Redis's connection errors and timeouts, as the one outage the app answers."""
+        """Redis's connection errors and timeouts, as the one outage the app answers.
+
+        Each trips the breaker, so the requests that follow are answered at once.
+        """
+        self._breaker.check()
         try:
             yield
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
         except redis_errors.BusyLoadingError:
+            self._breaker.trip("Redis is loading its data")
             raise StoreUnavailable("Redis is loading its data") from None
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            self._breaker.trip(type(exc).__name__)
+            raise StoreUnavailable(type(exc).__name__) from None
 
     async def _run(self, call: Awaitable[Any]) -> Any:
         with self._reachable():
@@ -180,8 +246,17 @@ class RedisEngine:
     # ---- lifecycle ------------------------------------------------------------------
 
     async def ping(self) -> None:
-        """One PING."""
-        await self._run(self._client.ping())
+        """One PING over a pooled connection, whatever the breaker says; a PONG resets it.
+
+        ``/health`` and the store's keeper ask this, so the mock learns at once that Redis is
+        back, and ``/health`` is green only when a pooled round trip works.
+        """
+        token = _PROBING.set(True)
+        try:
+            await self._run(self._client.ping())
+        finally:
+            _PROBING.reset(token)
+        self._breaker.reset()
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -203,6 +278,11 @@ class RedisEngine:
                 await self._client.unlink(*batch)
         self._refreshed.clear()
 
+    async def claimed(self, name: str) -> str | None:
+        """GET the claim."""
+        found = await self._run(self._client.get(self._global("claim", name)))
+        return None if found is None else str(found.decode())
+
     async def claim(self, name: str, value: str) -> str:
         """SET NX, then GET: whoever set it first decides (it survives ``wipe``)."""
         key = self._global("claim", name)
@@ -222,14 +302,36 @@ class RedisEngine:
         )
         if not added:
             return False
+        await self._index_project(project.id, key_digest)
+        return True
+
+    async def _index_project(self, project_id: str, key_digest: str) -> None:
+        """The key's index entry and the project's place among the used ones."""
         now_ms = int(time.time() * 1000)
 
         def index(pipe: Pipeline) -> None:
-            pipe.set(self._global("key", key_digest), project.id, px=self._ttl)
-            pipe.zadd(self._global("projects"), {project.id: now_ms})
+            pipe.set(self._global("key", key_digest), project_id, px=self._ttl)
+            pipe.zadd(self._global("projects"), {project_id: now_ms})
 
         await self._pipeline(index)
-        self._refreshed[project.id] = time.monotonic()
+        self._refreshed[project_id] = time.monotonic()
+
+    async def plant_project(self, project: Project, key_digest: str, renders: list[Render]) -> bool:
+        """The project and its renders in one script, then its key's index entry."""
+        planted = await self._run(
+            self._plant_project(
+                keys=self._keys(project.id, "meta", "renders"),
+                args=[
+                    codec.encode_project(project),
+                    key_digest,
+                    self._ttl,
+                    *[part for r in renders for part in (r.id, codec.encode_render(r))],
+                ],
+            )
+        )
+        if not planted:
+            return False
+        await self._index_project(project.id, key_digest)
         return True
 
     async def project_id_of_key(self, key_digest: str) -> str | None:

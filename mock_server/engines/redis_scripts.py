@@ -53,6 +53,19 @@ return 1
 """
 )
 
+PLANT_PROJECT = (
+    _EXPIRE
+    + """
+-- KEYS: meta, renders. ARGV: project, key digest, ttl, then render id and render pairs.
+-- The project and its renders at once (0 when the id is taken): none without the other.
+if redis.call('HSETNX', KEYS[1], 'project', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'key', ARGV[2])
+for at = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[at], ARGV[at + 1]) end
+expire(ARGV[3], KEYS[1], KEYS[2])
+return 1
+"""
+)
+
 CLEAR_PROJECT = """
 -- KEYS: meta, then every other key of the project (tokens last). ARGV: delete (0/1).
 -- Returns the token digests the project held, for the caller to unlink their index.

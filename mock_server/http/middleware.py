@@ -6,12 +6,11 @@ once, asks the store once, and leaves the typed answer on the request for the en
 it meets and whose journal it joins. Every answer is journalled, an unexpected crash's
 ``500`` too, which this middleware answers itself (Starlette's own handler for it sits
 outside user middleware). A store outage is answered in the envelope, naming the store.
-Control calls are let through only with the control token when the mock has one.
+Control calls pass only as ``control_guard`` allows (the token, and no web page).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from datetime import datetime
@@ -20,9 +19,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.engines.interface import JournalEntry, StoreUnavailable
 from mock_server.http.bodies import JSONResponse
+from mock_server.http.control_guard import ControlGuard
 from mock_server.http.requests import CALLER, LINK, bearer_key
 from mock_server.model import errors
-from mock_server.model.ids import redact_tokens
+from mock_server.model.clock import real_now
+from mock_server.model.ids import redact_secrets
 from mock_server.operations.callers import (
     Caller,
     Link,
@@ -33,7 +34,7 @@ from mock_server.operations.callers import (
 )
 from mock_server.operations.store import Store
 from mock_server.operations.traffic import Traffic
-from mock_server.settings import CONTROL_TOKEN_HEADER, Settings
+from mock_server.settings import Settings
 
 CONTROL_PREFIX = "/_mock"
 _log = logging.getLogger("mock_server")
@@ -54,21 +55,22 @@ class RequestGate:
         self._app = app
         self._store = store
         self._traffic = traffic
-        self._control_token = settings.control_token
+        self._control = ControlGuard(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Admit or refuse the request, then journal its answer under its project."""
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        refusal = self._store.refusal
+        if refusal is not None:
+            await _answer(scope, receive, send, errors.Internal(refusal))
+            return
         if scope["path"].startswith(CONTROL_PREFIX):
-            if self._control_allowed(scope):
+            refused = self._control.refusal(scope)
+            if refused is None:
                 await self._guarded(scope, receive, send, None)
             else:
-                refused = errors.Unauthorized(
-                    f"The control API needs the {CONTROL_TOKEN_HEADER} header "
-                    "(this mock runs with CRAFTKIT_MOCK_CONTROL_TOKEN)"
-                )
                 await _answer(scope, receive, send, refused)
             return
         try:
@@ -97,7 +99,12 @@ class RequestGate:
         if view is not None:
             now, limit, project_id = view.now(), view.faults.rate_limit_per_minute, view.project.id
         else:
-            shared = await self._store.shared()
+            try:
+                shared = await self._store.shared()
+            except StoreUnavailable:
+                # Nothing to count it against: the endpoint meets the outage itself (/health
+                # asks the store directly, so it turns green the moment the store is back).
+                return None, real_now(), None
             now = shared.clock.current()
             limit = (await self._store.shared_faults(shared)).rate_limit_per_minute
             project_id = None
@@ -151,14 +158,6 @@ class RequestGate:
                 await self._note(scope, crash.status, *journal)
             await _answer(scope, receive, send, crash)
 
-    def _control_allowed(self, scope: Scope) -> bool:
-        """Whether a control request may pass: always, unless the mock has a control token."""
-        if self._control_token is None:
-            return True
-        wanted = CONTROL_TOKEN_HEADER.lower().encode("latin-1")
-        given = next((value for name, value in scope["headers"] if name == wanted), b"")
-        return hmac.compare_digest(given, self._control_token.encode("utf-8"))
-
     async def _note(
         self, scope: Scope, status: int, view: ProjectView | None, at: datetime
     ) -> None:
@@ -166,7 +165,7 @@ class RequestGate:
         await self._traffic.record(
             JournalEntry(
                 scope["method"],
-                redact_tokens(scope["path"]),
+                redact_secrets(scope["path"]),
                 status,
                 at,
                 None if view is None else view.project.id,

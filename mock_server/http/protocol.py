@@ -24,7 +24,7 @@ import os
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mock_server.model.ids import redact_tokens
+from mock_server.model.ids import redact_secrets
 from mock_server.settings import Settings
 
 
@@ -131,16 +131,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-class RedactTokens(logging.Filter):
+class RedactSecrets(logging.Filter):
     """A log filter that cuts share tokens out of a record's message and arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact, and keep the record."""
         if isinstance(record.args, tuple):
             record.args = tuple(
-                redact_tokens(arg) if isinstance(arg, str) else arg for arg in record.args
+                redact_secrets(arg) if isinstance(arg, str) else arg for arg in record.args
             )
-        record.msg = redact_tokens(str(record.msg))
+        record.msg = redact_secrets(str(record.msg))
         return True
 
 

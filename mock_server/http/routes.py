@@ -209,7 +209,7 @@ async def share_download(request: Request) -> Response:
     store = store_of(request)
     token = request.path_params["token"]
     view, share, render = await store.resolve_share(token, looked_up_link(request, token))
-    pdf = store.pdf(view, render)
+    pdf = await store.pdf(view, render)
     if _counts(request):
         await store.record_share_event(view, share, "downloaded", client_ip(request))
     return _pdf_response(render.id, pdf)

@@ -15,6 +15,7 @@ import re
 import secrets
 import uuid
 from datetime import datetime
+from urllib.parse import unquote
 
 SHARE_TOKEN_PREFIX = "cks_"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -23,16 +24,23 @@ TOKEN_CACHE_SIZE = 65_536
 """Derived share tokens a minter keeps (about 8 MB at most)."""
 
 
-_TOKEN = re.compile(rf"{SHARE_TOKEN_PREFIX}[A-Za-z0-9_-]*?([A-Za-z0-9_-]{{0,4}})(?=[/?\s\"]|$)")
+_SECRET = re.compile(
+    r"(cks_|ck_(?:test|live)_)[A-Za-z0-9_-]*?([A-Za-z0-9_-]{0,4})(?![A-Za-z0-9_-])"
+)
+"""A share token or an API key, as far as its alphabet goes, whatever follows it."""
 
 
-def redact_tokens(text: str) -> str:
-    """The text with every share token cut to its last four characters (``cks_…Ab3x``).
+def redact_secrets(text: str) -> str:
+    """The text with every share token and API key cut to its last four characters.
 
-    For anything that shows paths (the request journal, access logs): a token that can be
-    read there opens the document.
+    ``cks_…Ab3x`` and ``ck_test_…9xQz``. For anything that shows paths (the request
+    journal, access logs): a token that can be read there opens the document. Whatever
+    follows a token (a ``.`` or ``)`` a mail client added, a ``%2E``) does not shield it, and
+    percent-encoded text is decoded first, so an encoded token is found too.
     """
-    return _TOKEN.sub(lambda m: f"{SHARE_TOKEN_PREFIX}\u2026{m.group(1)}", text)
+    if "%" in text:
+        text = unquote(text)
+    return _SECRET.sub(lambda m: f"{m.group(1)}\u2026{m.group(2)}", text)
 
 
 def uuid7(at: datetime) -> str:

@@ -7,8 +7,12 @@ document stays a valid PDF whatever the data holds. Output is deterministic for 
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
+import functools
 import json
+import multiprocessing
 from datetime import datetime
 
 _MAX_DATA_CHARS = 20_000
@@ -76,22 +80,49 @@ def render_pdf(
     return bytes(document.output())
 
 
+DRAWS_AT_ONCE = 2
+"""PDFs a mock process draws at the same time, each in a process of its own."""
+
+
 class PdfCache:
     """PDFs drawn once per render and kept while they are among the ``size`` most recent.
 
-    Drawing takes most of a second for large data; repeated downloads of one render (a
-    recipient's page, then its download) are byte-identical, so they are served from here.
+    Drawing takes most of a second for large data, so it happens in processes of the cache's
+    own (fpdf2 is pure Python: in a thread it would hold the interpreter's lock against the
+    event loop while it draws), at most ``DRAWS_AT_ONCE`` at a time, never on the loop:
+    other requests (``/health`` among them) keep their latency while PDFs are drawn.
+    Repeated downloads of one render (a recipient's page, then its download) are
+    byte-identical, so they are served from here, and requests for a PDF being drawn wait
+    for that drawing rather than start another.
     """
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, draws_at_once: int = DRAWS_AT_ONCE) -> None:
         self._size = size
         self._pdfs: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._drawing: dict[str, asyncio.Future[bytes]] = {}
+        self._draws_at_once = draws_at_once
+        self._draws = asyncio.Semaphore(draws_at_once)
+        self.executor: concurrent.futures.Executor | None = None
+        """Where PDFs are drawn: processes started on first use (a test may put threads here)."""
+
+    def _executor(self) -> concurrent.futures.Executor:
+        if self.executor is None:
+            self.executor = concurrent.futures.ProcessPoolExecutor(
+                self._draws_at_once, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self.executor
+
+    def close(self) -> None:
+        """Stop the drawing processes (drawings in progress are abandoned)."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
 
     def kept(self) -> list[str]:
         """The renders whose PDFs are kept, least recently used first."""
         return list(self._pdfs)
 
-    def get(
+    async def get(
         self,
         *,
         render_id: str,
@@ -100,19 +131,37 @@ class PdfCache:
         data: object,
         created_at: datetime,
     ) -> bytes:
-        """The render's PDF, drawn if it is not kept."""
+        """The render's PDF, drawn (off the event loop) if it is not kept."""
         pdf = self._pdfs.get(render_id)
-        if pdf is None:
-            pdf = render_pdf(
-                render_id=render_id,
-                template_name=template_name,
-                version=version,
-                data=data,
-                created_at=created_at,
-            )
-            self._pdfs[render_id] = pdf
-            if len(self._pdfs) > self._size:
-                self._pdfs.popitem(last=False)
-        else:
+        if pdf is not None:
             self._pdfs.move_to_end(render_id)
+            return pdf
+        pending = self._drawing.get(render_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        drawn: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._drawing[render_id] = drawn
+        try:
+            async with self._draws:
+                pdf = await asyncio.get_running_loop().run_in_executor(
+                    self._executor(),
+                    functools.partial(
+                        render_pdf,
+                        render_id=render_id,
+                        template_name=template_name,
+                        version=version,
+                        data=data,
+                        created_at=created_at,
+                    ),
+                )
+        except BaseException as exc:
+            drawn.set_exception(exc)
+            drawn.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._drawing[render_id]
+        drawn.set_result(pdf)
+        self._pdfs[render_id] = pdf
+        if len(self._pdfs) > self._size:
+            self._pdfs.popitem(last=False)
         return pdf

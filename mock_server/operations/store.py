@@ -13,6 +13,8 @@ digests, and share tokens are re-derived on demand by the ``ShareTokenMinter``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,6 +26,7 @@ from mock_server.engines.interface import (
     Engine,
     OutboxEntry,
     SharedState,
+    StoreUnavailable,
 )
 from mock_server.model import errors, rules
 from mock_server.model.clock import ClockState, real_now
@@ -48,7 +51,7 @@ from mock_server.operations.callers import (
 from mock_server.operations.email import EmailDispatcher, compose
 from mock_server.operations.pdf import PdfCache
 from mock_server.operations.validation import SchemaChecker
-from mock_server.seed import Seed, SeedProject
+from mock_server.seed import Seed, SeedProject, SeedRender
 from mock_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,6 +59,13 @@ if TYPE_CHECKING:
 
 PDF_CACHE_SIZE = 64
 """PDFs kept by each mock process; a render's PDF is drawn again when it has fallen out."""
+TOKEN_SECRET_CLAIM = "token-secret"
+"""The mock-wide claim every process on one store checks its token secret against."""
+KEEP_SECONDS = 0.5
+"""How often a process pings its store and checks that it still holds its claim."""
+OUTAGE_PROBE_SECONDS = 0.2
+"""How often a process pings a store it cannot reach."""
+_log = logging.getLogger("mock_server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +128,7 @@ class Store:
         self._pdfs = PdfCache(PDF_CACHE_SIZE)
         self._dedup_window = timedelta(seconds=craftkit_spec.dedup_window_seconds())
         self._revoke_reason = craftkit_spec.revoke_reason()
+        self._refusal: str | None = None
 
     @property
     def description(self) -> str:
@@ -126,23 +137,70 @@ class Store:
 
     # ---- lifecycle ------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Plant the seeded projects unless they are there; check the token secret.
+    @property
+    def refusal(self) -> str | None:
+        """Why this process must not serve (another secret claimed its store), if it must not."""
+        return self._refusal
 
-        Every process on one store must derive share links with the same secret.
+    async def start(self) -> None:
+        """Claim the store for this process's token secret, then plant the seed.
+
+        Every process on one store must derive share links with the same secret: when
+        another secret holds the claim, ``MisconfiguredError`` says how to recover, and the
+        process refuses to serve until the claim is its own again.
         """
+        mine = self._minter.fingerprint()
+        if await self._engine.claim(TOKEN_SECRET_CLAIM, mine) != mine:
+            self._refusal = (
+                f"Another mock process on {self._engine.description} uses a different "
+                "CRAFTKIT_MOCK_TOKEN_SECRET, so this one refuses to serve: its share links would "
+                "not open there. Recover by giving every process the same secret, or this one "
+                "a store prefix of its own (CRAFTKIT_MOCK_STORE_PREFIX), or by deleting that "
+                f"prefix's keys ({self._engine.description}: the claim:{TOKEN_SECRET_CLAIM} key "
+                "under the prefix); it serves again as soon as the claim is its own."
+            )
+            raise MisconfiguredError(self._refusal)
+        self._refusal = None
         for seeded in self._seed.projects:
             await self._plant(seeded)
-        mine = self._minter.fingerprint()
-        if await self._engine.claim("token-secret", mine) != mine:
-            raise MisconfiguredError(
-                f"Another mock process on {self._engine.description} uses a different "
-                "CRAFTKIT_MOCK_TOKEN_SECRET: its share links would not open here. Give every "
-                "process the same secret (or a store prefix of its own)."
-            )
+
+    async def keep(self) -> None:
+        """One round of keeping the store, as often as ``KEEP_SECONDS``.
+
+        When the store lost its data (Redis restarted empty) the claim is gone: claim again
+        and replant. When another secret holds it, refuse to serve.
+        """
+        if await self._engine.claimed(TOKEN_SECRET_CLAIM) != self._minter.fingerprint():
+            await self.start()
+
+    async def keep_running(self, every: float = KEEP_SECONDS) -> None:
+        """Keep the store for as long as the process serves (a task of the app's lifespan).
+
+        Each round pings the store first (so an outage any request met is found over as soon
+        as the store answers). While the store cannot be reached it pings it every
+        ``OUTAGE_PROBE_SECONDS``, logging the outage once; requests meanwhile are answered at
+        once in the envelope, naming the store.
+        """
+        pause, outage = every, False
+        while True:
+            try:
+                await self._engine.ping()  # through to the store, whatever it said last
+                await self.keep()
+                if outage:
+                    _log.warning("The store (%s) answers again", self._engine.description)
+                pause, outage = every, False
+            except StoreUnavailable as exc:
+                if not outage:
+                    _log.warning("The store (%s) is unreachable: %s", self._engine.description, exc)
+                pause, outage = OUTAGE_PROBE_SECONDS, True
+            except MisconfiguredError as exc:
+                _log.error("%s", exc)
+                pause = every
+            await asyncio.sleep(pause)
 
     async def aclose(self) -> None:
-        """Release the engine's connections and the email client."""
+        """Release the engine's connections, the email client and the PDF drawers."""
+        self._pdfs.close()
         try:
             await self._email.aclose()
         finally:
@@ -170,22 +228,28 @@ class Store:
             await self._plant_renders(seeded)
 
     async def _plant(self, seeded: SeedProject) -> None:
-        """Add a seeded project (again, after a reset or once it expired) with its renders."""
+        """Add a seeded project (again, after a reset or once it expired) with its renders.
+
+        One step of the engine: nobody sees the project without its renders.
+        """
         project = Project(seeded.id, seeded.name, seeded.share_domain, seeded.email_from)
-        if await self._engine.add_project(project, digest(seeded.api_key)):
-            await self._plant_renders(seeded)
+        renders = [self._seeded_render(seeded.id, render) for render in seeded.renders]
+        await self._engine.plant_project(project, digest(seeded.api_key), renders)
+
+    def _seeded_render(self, project_id: str, render: SeedRender) -> Render:
+        return self._render_record(
+            project_id,
+            self._template(render.template),
+            None,
+            dict(render.data),
+            created_at=render.created_at,
+            render_id=render.id,
+            forced_status=render.status,
+        )
 
     async def _plant_renders(self, seeded: SeedProject) -> None:
         for render in seeded.renders:
-            await self._new_render(
-                seeded.id,
-                self._template(render.template),
-                None,
-                dict(render.data),
-                created_at=render.created_at,
-                render_id=render.id,
-                forced_status=render.status,
-            )
+            await self._engine.add_render(self._seeded_render(seeded.id, render), None)
 
     # ---- projects, keys and views ---------------------------------------------------
 
@@ -322,9 +386,35 @@ class Store:
         With an idempotency key the engine keeps it only if the key made none yet, and
         otherwise returns the render the key made; the flag says whether it is new.
         """
+        render = self._render_record(
+            project_id,
+            template,
+            version,
+            data,
+            created_at=created_at,
+            render_id=render_id,
+            forced_status=forced_status,
+            filename=filename,
+        )
+        kept = await self._engine.add_render(render, idempotency_digest)
+        return kept, kept.id == render.id
+
+    def _render_record(
+        self,
+        project_id: str,
+        template: Template,
+        version: int | None,
+        data: dict[str, Any],
+        *,
+        created_at: datetime,
+        render_id: str | None = None,
+        forced_status: RenderStatus | None = None,
+        filename: str | None = None,
+    ) -> Render:
+        """A new render: timed by the settings, or pinned at once in ``forced_status``."""
         timed = forced_status is None
         settings = self._settings
-        render = Render(
+        return Render(
             id=render_id or uuid7(created_at),
             project_id=project_id,
             template_slug=template.slug,
@@ -339,8 +429,6 @@ class Store:
             forced_at=None if timed else created_at,
             filename=filename,
         )
-        kept = await self._engine.add_render(render, idempotency_digest)
-        return kept, kept.id == render.id
 
     async def _render(self, view: ProjectView, render_id: str) -> Render:
         render = await self._engine.render(view.project.id, render_id)
@@ -413,11 +501,11 @@ class Store:
             raise error(f"Render is not {verb} (status: {state.status})")
         return render
 
-    def pdf(self, view: ProjectView, render: Render) -> bytes:
+    async def pdf(self, view: ProjectView, render: Render) -> bytes:
         """A succeeded render's PDF; ``500`` while the project's storage fails."""
         if view.faults.storage_fails:
             raise errors.Internal("Could not read the render from storage")
-        return self._pdfs.get(
+        return await self._pdfs.get(
             render_id=render.id,
             template_name=render.template_name,
             version=render.version,
@@ -428,7 +516,7 @@ class Store:
     async def download(self, view: ProjectView, render_id: str) -> tuple[Render, bytes]:
         """A succeeded render's PDF; ``409 conflict`` naming the status otherwise."""
         render = await self._succeeded(view, render_id, errors.Conflict, "downloadable")
-        return render, self.pdf(view, render)
+        return render, await self.pdf(view, render)
 
     async def control_create_render(
         self, view: ProjectView, *, status: RenderStatus, slug: str, data: dict[str, Any]

@@ -249,6 +249,17 @@ class MockProcess:
                 )
             time.sleep(0.05)
 
+    @property
+    def pid(self) -> int:
+        """The process's id (with ``--workers``, the supervisor's: the workers are its children)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is still alive."""
+        return self._process is not None and self._process.poll() is None
+
     def output(self) -> str:
         """The last 200 lines it printed."""
         return "".join(self._lines)

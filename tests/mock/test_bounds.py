@@ -7,9 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +20,7 @@ import pytest
 from mock_server import Settings, create_app
 from mock_server.engines.interface import Limits
 from mock_server.engines.memory import MemoryEngine
-from mock_server.operations import store
+from mock_server.operations import pdf, store
 from mock_server.testing import Sandbox, serve
 from tests.conftest import AppFactory
 
@@ -153,3 +156,40 @@ def test_the_sweep_runs_at_most_once_a_minute() -> None:
     ticks[0] = 183.0
     admit("10.0.2.1", 122)  # a minute later: the next sweep drops everyone quiet
     assert list(engine._windows) == ["10.0.2.1"]
+
+
+def test_a_pdf_being_drawn_holds_up_no_other_request(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drawing happens off the event loop: /health answers while a PDF is still drawn.
+
+    (Drawn in a thread here, so that the test can hold the drawing until /health answered;
+    the mock draws in processes of its own, which bench/pdf_latency.py measures.)
+    """
+    release = threading.Event()
+    drawing = threading.Event()
+    real_draw = pdf.render_pdf
+
+    def slow_draw(**render: Any) -> bytes:
+        drawing.set()
+        release.wait(timeout=30)
+        return real_draw(**render)
+
+    monkeypatch.setattr(pdf, "render_pdf", slow_draw)
+    app = make_app()
+    app.state.store._pdfs.executor = ThreadPoolExecutor(2)
+    with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
+        url = f"{base_url}/v1/renders/{sandbox.render_id}/download"
+        with ThreadPoolExecutor(2) as pool:
+            downloads = [pool.submit(httpx.get, url, headers=sandbox.headers, timeout=30)]
+            downloads.append(pool.submit(httpx.get, url, headers=sandbox.headers, timeout=30))
+            assert drawing.wait(timeout=10)
+            try:
+                health = httpx.get(f"{base_url}/health", timeout=5)
+            finally:
+                release.set()
+            answers = [download.result() for download in downloads]
+    assert health.json() == {"status": "ok"}
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert answers[0].content == answers[1].content
+    assert answers[0].content.startswith(b"%PDF")

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from conformance.cli import main as conformance_main
-from mock_server.cli import WORKER_SEED_VARIABLE, banner, is_loopback, worker_app
+from mock_server.cli import WORKER_SEED_VARIABLE, banner, worker_app
 from mock_server.cli import main as mock_main
 from mock_server.seed import default_seed_path, load_seed
+from mock_server.settings import is_loopback
 
 
 def test_conformance_codes_lists_every_operation_and_code() -> None:

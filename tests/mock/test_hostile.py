@@ -7,10 +7,11 @@ within a second), driven over raw sockets where httpx would refuse to send the a
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 from collections.abc import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -19,8 +20,8 @@ import redis
 
 import craftkit_spec
 from mock_server import Settings, create_app
-from mock_server.http.protocol import RedactTokens
-from mock_server.testing import serve
+from mock_server.http.protocol import RedactSecrets
+from mock_server.testing import Sandbox, serve
 from tests.conftest import ACME_KEY, SUCCEEDED_RENDER, AppFactory
 
 SETTINGS = Settings(header_timeout=0.5, body_timeout=0.5)
@@ -256,7 +257,7 @@ def test_access_log_lines_never_show_a_share_token() -> None:
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
         ("127.0.0.1:5000", "GET", f"/share/{token}/download", "1.1", 200), None,
     )  # fmt: skip
-    RedactTokens().filter(record)
+    RedactSecrets().filter(record)
     line = record.getMessage()
     assert token not in line
     assert "/share/cks_\u2026wxyz/download" in line
@@ -290,3 +291,86 @@ def test_a_client_gone_mid_body_leaves_no_traceback(
                 sock.sendall(head.encode())  # and goes before the body is all there
         assert httpx.get(f"{base}/health").status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+FOLLOWERS = [chr(code) for code in range(0x21, 0x7F)] + ["%2E", "%29", "%3E", "%2C", "%20", " "]
+"""Every printable ASCII character, and percent-encoded ones, as might follow a pasted link."""
+
+
+@pytest.mark.parametrize("follower", FOLLOWERS, ids=[f"{ord(f[0]):02x}{f[1:]}" for f in FOLLOWERS])
+def test_no_character_after_a_token_or_key_shields_it_from_the_access_log(follower: str) -> None:
+    token, key = "cks_" + "A" * 39 + "wxyz", "ck_test_" + "K" * 20 + "9xQz"
+    for secret in (token, key, token.replace("cks_", "%63ks_"), key.replace("_", "%5F")):
+        record = logging.LogRecord(
+            "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "GET", f"/share/{secret}{follower}?k={secret}", "1.1", 404),
+            None,
+        )  # fmt: skip
+        RedactSecrets().filter(record)
+        line = record.getMessage()
+        assert "A" * 39 not in line, line
+        assert "K" * 20 not in line, line
+
+
+def test_no_character_after_a_token_shields_it_from_the_journal(base: str) -> None:
+    with Sandbox.create(base) as sandbox:
+        share = httpx.post(
+            f"{base}/v1/renders/{sandbox.render_id}/shares", headers=sandbox.headers, json={}
+        ).json()
+        token = share["shareToken"]
+        with httpx.Client(base_url=base) as client:
+            for follower in FOLLOWERS:
+                if follower not in "#?/":  # a fragment and a query are not part of the path
+                    client.get(f"/share/{token}{quote(follower, safe='%')}")
+            client.get(f"/share/{quote(token)}")
+            journal = [entry["path"] for entry in client.get("/_mock/requests").json()["requests"]]
+    assert len([path for path in journal if path.startswith("/share/")]) >= len(FOLLOWERS) - 2
+    assert not [path for path in journal if token[4:-4] in path]
+
+
+def test_a_web_page_cannot_drive_or_read_the_control_api(base: str) -> None:
+    """A cross-site simple POST, a form POST and a DNS-rebound GET are all refused."""
+    with Sandbox.create(base) as sandbox:
+        clock = f"{base}/_mock/projects/{sandbox.project_id}/clock"
+        before = httpx.get(clock).json()
+        day = json.dumps({"advanceSeconds": 86400})
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        attempts = [
+            httpx.post(f"{base}/_mock/clock", content=day, headers=evil),
+            httpx.post(clock, content=day, headers=evil),
+            httpx.post(clock, content=day, headers={"Content-Type": "text/plain"}),
+            httpx.post(f"{base}/_mock/reset", data={"a": "b"}, headers={"Origin": "null"}),
+            httpx.post(f"{base}/_mock/reset", headers={"Sec-Fetch-Site": "cross-site"}),
+            httpx.get(f"{base}/_mock/emails", headers={"Host": "rebind.attacker.example"}),
+        ]
+        assert [answer.status_code for answer in attempts] == [403, 403, 400, 403, 403, 403]
+        assert all("error" in answer.json() for answer in attempts)
+        assert httpx.get(clock).json()["now"][:13] == before["now"][:13]
+        assert httpx.get(f"{base}/_mock/clock").json()["frozen"] is False
+        sandbox.advance(1)  # its own calls still pass, as do same-origin ones
+        own = httpx.get(clock, headers={"Origin": base})
+        assert own.status_code == 200
+
+
+def test_the_allowed_hosts_setting_names_more_hosts_for_the_control_api() -> None:
+    with serve(create_app(Settings(allowed_hosts=("mock.internal",)))) as base_url:
+        named = httpx.get(f"{base_url}/_mock/clock", headers={"Host": "mock.internal:4010"})
+        other = httpx.get(f"{base_url}/_mock/clock", headers={"Host": "other.internal"})
+    assert named.status_code == 200
+    assert other.status_code == 403
+    assert "CRAFTKIT_MOCK_ALLOWED_HOSTS" in other.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_a_trailing_slash_is_a_404_envelope_never_a_redirect(base: str, method: str) -> None:
+    for path, host in (
+        (f"/v1/renders/{SUCCEEDED_RENDER}/shares/", "evil.example"),
+        ("/health/", "evil.example"),
+        ("/_mock/clock/", "127.0.0.1"),
+    ):
+        answer = httpx.request(
+            method, f"{base}{path}", headers={"Authorization": f"Bearer {ACME_KEY}", "Host": host}
+        )
+        assert answer.status_code in (404, 405), (path, answer.status_code)
+        assert "location" not in answer.headers
+        assert answer.json()["error"]["code"] in ("not_found", "method_not_allowed")

@@ -224,3 +224,17 @@ def test_the_global_reset_still_resets_everything(api: Api) -> None:
     assert gone.status_code == 401
     with pytest.raises(SandboxError, match="404"):
         sandbox.delete()
+
+
+def test_moving_a_clock_back_never_locks_its_key_out(api: Api) -> None:
+    with Sandbox.create(api.http.base_url.__str__().rstrip("/")) as sandbox:
+        sandbox.set_faults(rateLimitPerMinute=5)
+        render = f"{sandbox.base_url}/v1/renders/{sandbox.render_id}"
+        assert [httpx.get(render, headers=sandbox.headers).status_code for _ in range(6)] == [
+            200, 200, 200, 200, 200, 429,
+        ]  # fmt: skip
+        sandbox.advance(-86400)
+        again = httpx.get(render, headers=sandbox.headers)
+        assert again.status_code == 200, again.headers.get("retry-after")
+        sandbox.advance(86400 + 120)  # and forward again: the old minute is long gone
+        assert httpx.get(render, headers=sandbox.headers).status_code == 200
