@@ -39,6 +39,8 @@ def make_engine(settings: Settings) -> Engine:
         outbox=settings.outbox_size,
         journal=settings.journal_size,
         idle_seconds=settings.sandbox_idle_seconds,
+        renders=settings.max_renders,
+        projects=settings.max_projects,
     )
     if settings.store_url is None:
         return MemoryEngine(limits)

@@ -69,6 +69,10 @@ class Settings:
     sandbox_idle_seconds: float = 7 * 24 * 3600
     idempotency_keys: int = 10_000
     dedup_keys: int = 10_000
+    max_renders: int = 10_000
+    max_projects: int = 10_000
+    max_body_values: int = 100_000
+    """JSON values (objects, arrays, strings, numbers…) one request body may hold."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names besides the loopback ones the control API answers to (without a token)."""
 
@@ -183,6 +187,9 @@ class Settings:
             store_prefix=prefix,
             idempotency_keys=int(number("CRAFTKIT_MOCK_IDEMPOTENCY_KEYS", cls.idempotency_keys, 1)),
             dedup_keys=int(number("CRAFTKIT_MOCK_DEDUP_KEYS", cls.dedup_keys, 1)),
+            max_renders=int(number("CRAFTKIT_MOCK_MAX_RENDERS", cls.max_renders, 1)),
+            max_projects=int(number("CRAFTKIT_MOCK_MAX_PROJECTS", cls.max_projects, 1)),
+            max_body_values=int(number("CRAFTKIT_MOCK_MAX_BODY_VALUES", cls.max_body_values, 1)),
             allowed_hosts=tuple(
                 host.strip()
                 for host in (text("CRAFTKIT_MOCK_ALLOWED_HOSTS") or "").split(",")

@@ -86,6 +86,14 @@ class Limits:
     outbox: int = 1000
     journal: int = 1000
     idle_seconds: float = 7 * 24 * 3600
+    renders: int = 10_000
+    """Renders a project holds; one more is refused (``CapacityReached``)."""
+    projects: int = 10_000
+    """Projects a mock holds (used within the idle time); one more is refused."""
+
+
+class CapacityReached(Exception):  # noqa: N818  # read as "raise CapacityReached"
+    """A project holds all the renders it may, or the mock all the projects it may."""
 
 
 class StoreUnavailable(RuntimeError):  # noqa: N818  # read as "raise StoreUnavailable"
@@ -116,7 +124,10 @@ class Engine(Protocol):
     # ---- projects -----------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
-        """Add a project and its key; ``False`` (nothing changed) if the id is taken."""
+        """Add a project and its key; ``False`` (nothing changed) if the id is taken.
+
+        ``CapacityReached`` when the mock holds ``Limits.projects`` projects.
+        """
 
     async def plant_project(self, project: Project, key_digest: str, renders: list[Render]) -> bool:
         """Add a project with its renders in one step, unless the id is taken (``False``).
@@ -162,7 +173,10 @@ class Engine(Protocol):
     # ---- renders --------------------------------------------------------------------
 
     async def add_render(self, render: Render, idempotency_digest: str | None) -> Render:
-        """Keep a new render, unless the key already made one: then that one, unchanged."""
+        """Keep a new render, unless the key already made one: then that one, unchanged.
+
+        ``CapacityReached`` when the project holds ``Limits.renders`` renders already.
+        """
 
     async def render_of_key(self, project_id: str, idempotency_digest: str) -> Render | None:
         """The render an idempotency key already made, if it is still remembered."""

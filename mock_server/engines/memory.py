@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mock_server.engines.interface import (
+    CapacityReached,
     EngagementView,
     JournalEntry,
     Limits,
@@ -121,20 +122,29 @@ class MemoryEngine:
     # ---- projects -------------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
-        """Add a project and its key, unless the id is taken."""
+        """Add a project and its key, unless the id is taken (or the mock is full)."""
         if project.id in self._projects:
             return False
+        if len(self._projects) >= self._limits.projects:
+            raise CapacityReached(f"the mock holds {self._limits.projects} projects")
         data = self._projects[project.id] = _ProjectData(project, self._limits, self._monotonic())
         data.keys.add(key_digest)
         self._keys[key_digest] = project.id
         return True
 
     async def plant_project(self, project: Project, key_digest: str, renders: list[Render]) -> bool:
-        """Add the project and its renders (one step: nothing awaits in between)."""
-        if not await self.add_project(project, key_digest):
+        """Add the project and its renders (one step: nothing awaits in between).
+
+        A seeded project is planted whatever the caps say.
+        """
+        if project.id in self._projects:
             return False
+        data = self._projects[project.id] = _ProjectData(project, self._limits, self._monotonic())
+        data.keys.add(key_digest)
+        self._keys[key_digest] = project.id
         for render in renders:
-            await self.add_render(render, None)
+            data.renders[render.id] = render
+            self._render_owner[render.id] = project.id
         return True
 
     async def project_id_of_key(self, key_digest: str) -> str | None:
@@ -216,12 +226,14 @@ class MemoryEngine:
     # ---- renders --------------------------------------------------------------------
 
     async def add_render(self, render: Render, idempotency_digest: str | None) -> Render:
-        """Keep a render, or return the one the key made."""
+        """Keep a render, or return the one the key made (refused once the project is full)."""
         data = self._projects[render.project_id]
+        existing = None if idempotency_digest is None else data.idempotency.get(idempotency_digest)
+        if existing is not None:
+            return data.renders[existing]
+        if len(data.renders) >= self._limits.renders:
+            raise CapacityReached(f"the project holds {self._limits.renders} renders")
         if idempotency_digest is not None:
-            existing = data.idempotency.get(idempotency_digest)
-            if existing is not None:
-                return data.renders[existing]
             data.idempotency[idempotency_digest] = render.id
             if len(data.idempotency) > self._limits.idempotency_keys:
                 del data.idempotency[next(iter(data.idempotency))]

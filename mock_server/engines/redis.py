@@ -52,6 +52,7 @@ from redis.backoff import NoBackoff
 from mock_server.engines import redis_codec as codec
 from mock_server.engines import redis_scripts
 from mock_server.engines.interface import (
+    CapacityReached,
     EngagementView,
     JournalEntry,
     Limits,
@@ -98,6 +99,8 @@ POOL_SIZE = 64
 """Connections to Redis per mock process."""
 POOL_WAIT_SECONDS = 30.0
 """How long a request waits for a free connection: a busy pool is capacity, not an outage."""
+LIST_SLICE = 100
+"""Shares one list script reads: a few milliseconds of Redis's one thread at most."""
 DECODED_SHARES = 65_536
 """Decoded shares a process keeps (the whole cache is dropped when full)."""
 
@@ -293,7 +296,12 @@ class RedisEngine:
     # ---- projects -------------------------------------------------------------------
 
     async def add_project(self, project: Project, key_digest: str) -> bool:
-        """Add the project unless its id is taken, then index its key."""
+        """Add the project unless its id is taken (or the mock is full), then index its key.
+
+        The count of projects is read first: across processes the cap is approximate.
+        """
+        if await self._run(self._client.zcard(self._global("projects"))) >= self._limits.projects:
+            raise CapacityReached(f"the mock holds {self._limits.projects} projects")
         added = await self._run(
             self._add_project(
                 keys=[self._key(project.id, "meta")],
@@ -447,9 +455,12 @@ class RedisEngine:
                     idempotency_digest or "",
                     self._limits.idempotency_keys,
                     self._ttl,
+                    self._limits.renders,
                 ],
             )
         )
+        if existing == b"full":
+            raise CapacityReached(f"the project holds {self._limits.renders} renders")
         return render if existing is None else codec.decode_render(existing)
 
     async def render_of_key(self, project_id: str, idempotency_digest: str) -> Render | None:
@@ -532,22 +543,27 @@ class RedisEngine:
         return await self._share(project_id, share_id)
 
     async def shares(self, project_id: str, render_id: str) -> list[tuple[Share, int]] | None:
-        """The render's shares, newest first, in one script (``None``: no such render)."""
-        found = await self._run(
-            self._list_shares(
-                keys=self._keys(project_id, "renders", "order", "shares", "revoked", "clicks"),
-                args=[render_id],
+        """The render's shares, newest first, in slices (``None``: no such render).
+
+        Each slice is one script over ``LIST_SLICE`` shares, so a long list never holds
+        Redis (and every other worker) for more than a few milliseconds at a time; a share
+        made meanwhile is newer than the slices still to come, so no row is read twice.
+        """
+        keys = self._keys(project_id, "renders", "order", "shares", "revoked", "clicks")
+        rows: list[tuple[Share, int]] = []
+        after = b""
+        while True:
+            found = await self._run(
+                self._list_shares(keys=keys, args=[render_id, after, LIST_SLICE])
             )
-        )
-        if found is None:
-            return None
-        rows = []
-        for at in range(0, len(found), 4):
-            _member, raw, revocation, clicks = found[at : at + 4]
-            if raw is None:
-                continue
-            rows.append((self._decoded_share(raw, revocation), int(clicks or 0)))
-        return rows
+            if found is None:
+                return None
+            for at in range(0, len(found), 4):
+                after, raw, revocation, clicks = found[at : at + 4]
+                if raw is not None:
+                    rows.append((self._decoded_share(raw, revocation), int(clicks or 0)))
+            if len(found) < 4 * LIST_SLICE:
+                return rows
 
     def _decoded_share(self, raw: bytes, revocation: bytes | None) -> Share:
         """A share decoded once per state: lists decode the same rows on every request."""

@@ -7,7 +7,6 @@ a share's token nonce is hex (the token itself is never written, only its digest
 from __future__ import annotations
 
 import base64
-import marshal
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from mock_server.model.records import (
     Render,
     SentEmail,
     Share,
+    pack,
 )
 
 
@@ -71,19 +71,19 @@ def decode_clock(raw: bytes | str) -> ClockState:
     return ClockState(offset, frozen)
 
 
-def _data(r: dict[str, Any]) -> dict[str, Any]:
-    if "deepData" in r:
-        loaded: dict[str, Any] = marshal.loads(base64.b64decode(r["deepData"]))
-        return loaded
-    data: dict[str, Any] = r["data"]
-    return data
+def _packed_data(r: dict[str, Any]) -> bytes:
+    if "packed" in r:
+        return base64.b64decode(r["packed"])
+    if "deepData" in r:  # kept before renders were packed: the same marshal, in base64
+        return base64.b64decode(r["deepData"])
+    return pack(r["data"])
 
 
 def encode_render(render: Render) -> bytes:
     """A render.
 
-    Data nested deeper than orjson writes (the API accepts up to 1,024 levels) is kept as
-    marshal (version 4, stable across Python releases) in base64.
+    The data stays packed as the model keeps it (marshal, version 4: stable across Python
+    releases, and any depth the API accepts), in base64.
     """
     fields = {
         "id": render.id,
@@ -91,7 +91,7 @@ def encode_render(render: Render) -> bytes:
         "slug": render.template_slug,
         "name": render.template_name,
         "version": render.version,
-        "data": render.data,
+        "packed": base64.b64encode(render.packed_data).decode("ascii"),
         "created": millis(render.created_at),
         "queue": render.queue_for // timedelta(milliseconds=1),
         "render": render.render_for // timedelta(milliseconds=1),
@@ -100,12 +100,7 @@ def encode_render(render: Render) -> bytes:
         "forcedAt": _opt_millis(render.forced_at),
         "filename": render.filename,
     }
-    try:
-        return orjson.dumps(fields)
-    except TypeError:
-        del fields["data"]
-        fields["deepData"] = base64.b64encode(marshal.dumps(render.data, 4)).decode("ascii")
-        return orjson.dumps(fields)
+    return orjson.dumps(fields)
 
 
 def decode_render(raw: bytes | str) -> Render:
@@ -117,7 +112,7 @@ def decode_render(raw: bytes | str) -> Render:
         template_slug=r["slug"],
         template_name=r["name"],
         version=r["version"],
-        data=_data(r),
+        packed_data=_packed_data(r),
         created_at=instant(r["created"]),
         queue_for=timedelta(milliseconds=r["queue"]),
         render_for=timedelta(milliseconds=r["render"]),
@@ -177,15 +172,26 @@ def encode_revocation(share: Share) -> bytes:
 
 def encode_event(event: EngagementEvent) -> bytes:
     """An engagement event."""
+    metadata = event.packed_metadata
     return orjson.dumps(
-        [event.id, event.event_type, event.share_id, millis(event.created_at), event.metadata]
+        [
+            event.id,
+            event.event_type,
+            event.share_id,
+            millis(event.created_at),
+            None if metadata is None else base64.b64encode(metadata).decode("ascii"),
+        ]
     )
 
 
 def decode_event(raw: bytes | str) -> EngagementEvent:
     """An engagement event back."""
     event_id, event_type, share_id, at, metadata = orjson.loads(raw)
-    return EngagementEvent(event_id, event_type, share_id, instant(at), metadata)
+    if isinstance(metadata, dict):  # kept before metadata was packed
+        packed: bytes | None = pack(metadata)
+    else:
+        packed = None if metadata is None else base64.b64decode(metadata)
+    return EngagementEvent(event_id, event_type, share_id, instant(at), packed)
 
 
 def encode_outbox(entry: OutboxEntry) -> bytes:

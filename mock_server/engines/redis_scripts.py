@@ -84,7 +84,8 @@ ADD_RENDER = (
     _EXPIRE
     + """
 -- KEYS: renders, idempotency, idempotency order. ARGV: id, render, key digest or '',
--- keys kept, ttl. Returns the render the key already made, or nothing (kept the new one).
+-- keys kept, ttl, renders kept. Returns the render the key already made, or nothing (kept
+-- the new one), or 'full' (kept nothing: the project holds all the renders it may).
 local digest = ARGV[3]
 if digest ~= '' then
   local existing = redis.call('HGET', KEYS[2], digest)
@@ -92,6 +93,9 @@ if digest ~= '' then
     local render = redis.call('HGET', KEYS[1], existing)
     if render then return render end
   end
+end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then return 'full' end
+if digest ~= '' then
   redis.call('HSET', KEYS[2], digest, ARGV[1])
   redis.call('RPUSH', KEYS[3], digest)
   if redis.call('LLEN', KEYS[3]) > tonumber(ARGV[4]) then
@@ -171,30 +175,32 @@ return 1
 )
 
 LIST_SHARES = """
--- KEYS: renders, order, shares, revoked, clicks. ARGV: render id.
--- Nothing when the render does not exist; else, newest first, for each share: its order
--- member, the share, its revocation (or false) and its clicks (or false).
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
-local first, last = '[' .. ARGV[1] .. '|', '[' .. ARGV[1] .. '|\255'
-local members = redis.call('ZREVRANGEBYLEX', KEYS[2], last, first)
+-- KEYS: renders, order, shares, revoked, clicks. ARGV: render id, the last order member of
+-- the slice before ('' for the first), the slice's size.
+-- One slice of the render's shares, newest first, so no call holds Redis for long: for each
+-- share its order member, the share, its revocation (or false) and its clicks (or false).
+-- Nothing when the render does not exist (checked with the first slice).
+local render, after, size = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local upper = '[' .. render .. '|\255'
+if after == '' then
+  if redis.call('HEXISTS', KEYS[1], render) == 0 then return false end
+else
+  upper = '(' .. after
+end
+local members = redis.call('ZREVRANGEBYLEX', KEYS[2], upper, '[' .. render .. '|', 'LIMIT', 0, size)
+if #members == 0 then return {} end
+local ids = {}
+for at = 1, #members do ids[at] = string.match(members[at], '([^|]+)$') end
+local shares = redis.call('HMGET', KEYS[3], unpack(ids))
+local revoked = redis.call('HMGET', KEYS[4], unpack(ids))
+local clicks = redis.call('HMGET', KEYS[5], unpack(ids))
 local rows = {}
--- HMGET in chunks: one command per hash and chunk, not one per share (Redis runs scripts
--- on its one thread), and chunks keep unpack() within Lua's stack.
-for start = 1, #members, 1000 do
-  local ids = {}
-  for at = start, math.min(start + 999, #members) do
-    ids[#ids + 1] = string.match(members[at], '([^|]+)$')
-  end
-  local shares = redis.call('HMGET', KEYS[3], unpack(ids))
-  local revoked = redis.call('HMGET', KEYS[4], unpack(ids))
-  local clicks = redis.call('HMGET', KEYS[5], unpack(ids))
-  for at = 1, #ids do
-    local n = #rows
-    rows[n + 1] = members[start + at - 1]
-    rows[n + 2] = shares[at]
-    rows[n + 3] = revoked[at]
-    rows[n + 4] = clicks[at]
-  end
+for at = 1, #ids do
+  local n = #rows
+  rows[n + 1] = members[at]
+  rows[n + 2] = shares[at]
+  rows[n + 3] = revoked[at]
+  rows[n + 4] = clicks[at]
 end
 return rows
 """

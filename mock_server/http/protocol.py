@@ -50,6 +50,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _deadline: asyncio.TimerHandle | None = None
     _refusal: tuple[int, str] | None = None
+    _after_answers: bytes | None = None
+    """A refusal held back until the requests received before it have been answered."""
     _header_bytes = 0
     _header_count = 0
 
@@ -117,18 +119,46 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        """Between requests uvicorn's keep-alive timeout applies, not ours."""
-        self._disarm()
-        super().on_response_complete()
-
     def send_400_response(self, msg: str) -> None:
-        """The parser's refusal, in the envelope (``431`` for headers past the limits)."""
+        """The parser's refusal, in the envelope (``431`` for headers past the limits).
+
+        Requests that arrived before the malformed one (pipelined on the connection) are
+        answered first: the refusal waits for their answers, and nothing after it is read.
+        """
         self._disarm()
         status, message = self._refusal or (400, f"Malformed HTTP request: {msg}")
         self._refusal = None
-        self.transport.write(error_bytes(status, message))
+        refusal = error_bytes(status, message)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._after_answers = refusal
+            self.flow.pause_reading()
+            return
+        self.transport.write(refusal)
         self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes of the connection; those after a malformed request are not read."""
+        if self._after_answers is None:
+            super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        """Between requests uvicorn's keep-alive timeout applies, not ours.
+
+        Once the last request before a malformed one is answered, the refusal goes and the
+        connection closes.
+        """
+        self._disarm()
+        super().on_response_complete()
+        refusal = self._after_answers
+        if (
+            refusal is not None
+            and self.cycle is not None
+            and self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
+            self._after_answers = None
+            self.transport.write(refusal)
+            self.transport.close()
 
 
 class RedactSecrets(logging.Filter):

@@ -78,22 +78,46 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _values_within(value: Any, limit: int) -> bool:
+    """Whether a parsed body holds at most ``limit`` JSON values (keys not counted)."""
+    pending, seen = [value], 0
+    while pending:
+        item = pending.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
 def parse_json(
     raw: bytes,
     validator: RequestValidator,
     operation_id: str,
     headers: Mapping[str, str] | None = None,
+    max_values: int | None = None,
 ) -> dict[str, Any]:
     """Parse a body and check it, and the operation's headers, against the spec.
 
     ``invalid_json`` when it is not JSON (bad syntax, invalid UTF-8, lone surrogates, nesting
-    past 1024 levels), first; then ``invalid_request`` with Zod-style issues when a declared
-    header or the body does not fit.
+    past 1024 levels), first; ``413`` when it holds more than ``max_values`` values (a
+    megabyte of empty arrays is 24 MB of objects); then ``invalid_request`` with Zod-style
+    issues when a declared header or the body does not fit.
     """
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise errors.InvalidJson(f"Body is not valid JSON: {exc}") from None
+    # Each value takes a character and a separator: a shorter body cannot hold too many.
+    if (
+        max_values is not None
+        and len(raw) >= 2 * max_values
+        and not _values_within(body, max_values)
+    ):
+        raise errors.PayloadTooLarge(f"Request body holds more than {max_values} JSON values")
     issues = validator.header_issues(operation_id, headers or {})
     if issues is None:
         issues = validator.issues(operation_id, body)
@@ -111,11 +135,12 @@ async def read_json(
     ``validator`` names the app-state validator (the public API's, or the control API's);
     ``optional`` bodies may be empty and then read as ``{}``.
     """
-    raw = await read_body(request, settings_of(request).max_body_bytes)
+    settings = settings_of(request)
+    raw = await read_body(request, settings.max_body_bytes)
     if optional and not raw.strip():
         return {}
     checker: RequestValidator = getattr(request.app.state, validator)
-    return parse_json(raw, checker, operation_id, request.headers)
+    return parse_json(raw, checker, operation_id, request.headers, settings.max_body_values)
 
 
 def client_ip(request: Request) -> str:

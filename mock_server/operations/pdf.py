@@ -15,6 +15,8 @@ import json
 import multiprocessing
 from datetime import datetime
 
+from mock_server.model.records import unpack
+
 _MAX_DATA_CHARS = 20_000
 _MAX_INDENT = 24
 """Levels of nesting shown by indentation; deeper levels are drawn at this depth."""
@@ -80,6 +82,19 @@ def render_pdf(
     return bytes(document.output())
 
 
+def _render_marshalled(
+    *, render_id: str, template_name: str, version: int, data: bytes, created_at: datetime
+) -> bytes:
+    """``render_pdf`` in a drawing process, on the render's packed data."""
+    return render_pdf(
+        render_id=render_id,
+        template_name=template_name,
+        version=version,
+        data=unpack(data),
+        created_at=created_at,
+    )
+
+
 DRAWS_AT_ONCE = 2
 """PDFs a mock process draws at the same time, each in a process of its own."""
 
@@ -128,14 +143,18 @@ class PdfCache:
         render_id: str,
         template_name: str,
         version: int,
-        data: object,
+        packed_data: bytes,
         created_at: datetime,
     ) -> bytes:
-        """The render's PDF, drawn (off the event loop) if it is not kept."""
-        pdf = self._pdfs.get(render_id)
-        if pdf is not None:
+        """The render's PDF, drawn (off the event loop) if it is not kept.
+
+        ``packed_data`` is the render's data as the model packs it (marshal), which goes to
+        the drawing process as it is: pickle gives up on data as deep as the API accepts.
+        """
+        kept = self._pdfs.get(render_id)
+        if kept is not None:
             self._pdfs.move_to_end(render_id)
-            return pdf
+            return kept
         pending = self._drawing.get(render_id)
         if pending is not None:
             return await asyncio.shield(pending)
@@ -146,11 +165,11 @@ class PdfCache:
                 pdf = await asyncio.get_running_loop().run_in_executor(
                     self._executor(),
                     functools.partial(
-                        render_pdf,
+                        _render_marshalled,
                         render_id=render_id,
                         template_name=template_name,
                         version=version,
-                        data=data,
+                        data=packed_data,
                         created_at=created_at,
                     ),
                 )

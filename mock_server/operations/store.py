@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import craftkit_spec
 from mock_server.engines.interface import (
+    CapacityReached,
     EngagementView,
     Engine,
     OutboxEntry,
@@ -40,6 +41,7 @@ from mock_server.model.records import (
     SentEmail,
     Share,
     Template,
+    pack,
 )
 from mock_server.operations.callers import (
     DeletedProject,
@@ -258,7 +260,13 @@ class Store:
         api_key = new_api_key()
         project_id = uuid7(real_now())
         project = Project(project_id, name or f"Project {project_id[:8]}")
-        await self._engine.add_project(project, digest(api_key))
+        try:
+            await self._engine.add_project(project, digest(api_key))
+        except CapacityReached as full:
+            raise errors.Conflict(
+                f"The mock is full ({full}): delete projects you are done with, or raise "
+                "CRAFTKIT_MOCK_MAX_PROJECTS"
+            ) from None
         return project, api_key
 
     async def delete_project(self, project_id: str) -> None:
@@ -420,7 +428,7 @@ class Store:
             template_slug=template.slug,
             template_name=template.name,
             version=version or template.published_version or template.versions[-1],
-            data=data,
+            packed_data=pack(data),
             created_at=created_at,
             queue_for=timedelta(seconds=settings.queue_seconds if timed else 0),
             render_for=timedelta(seconds=settings.render_seconds if timed else 0),
@@ -462,15 +470,22 @@ class Store:
         self._check_manifest(template, data)
         if view.faults.queue_unavailable:
             raise errors.QueueUnavailable(headers={"Retry-After": "5"})
-        render, created = await self._new_render(
-            view.project.id,
-            template,
-            chosen,
-            data,
-            created_at=now,
-            filename=filename,
-            idempotency_digest=key,
-        )
+        try:
+            render, created = await self._new_render(
+                view.project.id,
+                template,
+                chosen,
+                data,
+                created_at=now,
+                filename=filename,
+                idempotency_digest=key,
+            )
+        except CapacityReached as full:
+            raise errors.QueueUnavailable(
+                f"The render queue refuses more: {full} (the mock's limit, "
+                "CRAFTKIT_MOCK_MAX_RENDERS); reset the project or use another",
+                headers={"Retry-After": "5"},
+            ) from None
         return render, rules.render_state(render, now), created
 
     def _check_manifest(self, template: Template, data: dict[str, Any]) -> None:
@@ -509,7 +524,7 @@ class Store:
             render_id=render.id,
             template_name=render.template_name,
             version=render.version,
-            data=render.data,
+            packed_data=render.packed_data,
             created_at=render.created_at,
         )
 
@@ -523,9 +538,19 @@ class Store:
     ) -> tuple[Render, RenderState]:
         """A render put straight into a status (control API)."""
         now = view.now()
-        render, _ = await self._new_render(
-            view.project.id, self._template(slug), None, data, created_at=now, forced_status=status
-        )
+        try:
+            render, _ = await self._new_render(
+                view.project.id,
+                self._template(slug),
+                None,
+                data,
+                created_at=now,
+                forced_status=status,
+            )
+        except CapacityReached as full:
+            raise errors.Conflict(
+                f"The project is full ({full}): reset it, or raise CRAFTKIT_MOCK_MAX_RENDERS"
+            ) from None
         return render, rules.render_state(render, now)
 
     async def force_render_status(
@@ -708,7 +733,8 @@ class Store:
         at: datetime,
         metadata: dict[str, Any] | None = None,
     ) -> EngagementEvent:
-        return EngagementEvent(uuid7(at), event_type, share_id, at, metadata)
+        packed = None if metadata is None else pack(metadata)
+        return EngagementEvent(uuid7(at), event_type, share_id, at, packed)
 
     async def record_share_event(
         self, view: ProjectView, share: Share, event_type: EventType, source_ip: str

@@ -12,16 +12,19 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+import craftkit_spec
 from mock_server import Settings, create_app
 from mock_server.engines.interface import Limits
 from mock_server.engines.memory import MemoryEngine
 from mock_server.operations import pdf, store
-from mock_server.testing import Sandbox, serve
+from mock_server.testing import MockProcess, Sandbox, serve
 from tests.conftest import AppFactory
 
 
@@ -168,14 +171,14 @@ def test_a_pdf_being_drawn_holds_up_no_other_request(
     """
     release = threading.Event()
     drawing = threading.Event()
-    real_draw = pdf.render_pdf
+    real_draw = pdf._render_marshalled
 
     def slow_draw(**render: Any) -> bytes:
         drawing.set()
         release.wait(timeout=30)
         return real_draw(**render)
 
-    monkeypatch.setattr(pdf, "render_pdf", slow_draw)
+    monkeypatch.setattr(pdf, "_render_marshalled", slow_draw)
     app = make_app()
     app.state.store._pdfs.executor = ThreadPoolExecutor(2)
     with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
@@ -193,3 +196,79 @@ def test_a_pdf_being_drawn_holds_up_no_other_request(
     assert [answer.status_code for answer in answers] == [200, 200]
     assert answers[0].content == answers[1].content
     assert answers[0].content.startswith(b"%PDF")
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+BOMBS = {
+    "empty arrays": {"x": [[] for _ in range(90_000)]},
+    "short strings": {"x": ["ab"] * 90_000},
+    "empty objects": {f"k{n}": {} for n in range(60_000)},
+    "one long string": {"x": "y" * 1_000_000},
+}
+"""Bodies under the byte limit and the value budget, each shaped to cost memory."""
+
+
+@pytest.mark.slow
+def test_memory_kept_stays_within_twice_the_bytes_received() -> None:
+    """Render data and event metadata are kept packed, not as Python objects.
+
+    As objects they took 8.5 times the bytes received for these bodies, and 24 times for a
+    body of empty arrays (which the value budget now refuses).
+    """
+    limit = craftkit_spec.body_limit()
+    too_many = orjson.dumps({"data": {"x": [[]] * (limit // 3 - 10)}})
+    mock = MockProcess()
+    url = mock.start()
+    try:
+        with Sandbox.create(url) as sandbox, httpx.Client(timeout=60) as client:
+            headers = {**sandbox.headers, "Content-Type": "application/json"}
+            refused = client.post(
+                f"{url}/v1/templates/invoice/render", headers=headers, content=too_many
+            )
+            assert refused.status_code == 413
+            assert refused.json()["error"]["code"] == "payload_too_large"
+            before, received = _rss(mock.pid), 0
+            for round_ in range(5):
+                for name, data in BOMBS.items():
+                    render = orjson.dumps({"data": data})
+                    event = orjson.dumps({"eventType": "printed", "metadata": data})
+                    kept = client.post(
+                        f"{url}/v1/templates/invoice/render", headers=headers, content=render
+                    )
+                    counted = client.post(
+                        f"{url}/v1/renders/{sandbox.render_id}/events",
+                        headers={**headers, "X-Forwarded-For": f"10.0.{round_}.{len(name)}"},
+                        content=event,
+                    )
+                    assert (kept.status_code, counted.status_code) == (202, 200), name
+                    received += len(render) + len(event)
+            grown = _rss(mock.pid) - before
+    finally:
+        mock.stop()
+    assert grown < 2 * received, f"{grown / 1e6:.0f} MB kept for {received / 1e6:.0f} MB received"
+
+
+def test_a_full_project_and_a_full_mock_refuse_more_saying_so(make_app: AppFactory) -> None:
+    app = make_app(max_renders=3, max_projects=3)  # the seed's two projects, and one more
+    with serve(app) as base_url, Sandbox.create(base_url) as sandbox:
+        made = [sandbox.new_render() for _ in range(2)]  # three with the sandbox's own
+        assert len(set(made)) == 2
+        control = httpx.post(
+            f"{base_url}/_mock/projects/{sandbox.project_id}/renders", json={"status": "queued"}
+        )
+        assert control.status_code == 409
+        assert "CRAFTKIT_MOCK_MAX_RENDERS" in control.json()["error"]["message"]
+        public = httpx.post(
+            f"{base_url}/v1/templates/invoice/render", headers=sandbox.headers, json={"data": {}}
+        )
+        assert public.status_code == 503
+        assert public.json()["error"]["code"] == "queue_unavailable"
+        another = httpx.post(f"{base_url}/_mock/projects", json={})
+        assert another.status_code == 409
+        assert "CRAFTKIT_MOCK_MAX_PROJECTS" in another.json()["error"]["message"]

@@ -44,6 +44,7 @@ from mock_server.model.records import (
     Render,
     SentEmail,
     Share,
+    pack,
 )
 
 LIMITS = Limits(idempotency_keys=2, dedup_keys=3, recent_events=2, outbox=2, journal=2)
@@ -65,8 +66,9 @@ MOVES = st.sampled_from(
 
 
 def _render(render_id: str, at: datetime) -> Render:
+    data = pack({"n": render_id})
     return Render(
-        render_id, RENDERS.get(render_id, "p1"), "invoice", "Invoice", 1, {"n": render_id}, at,
+        render_id, RENDERS.get(render_id, "p1"), "invoice", "Invoice", 1, data, at,
         timedelta(0), timedelta(0), forced_status="succeeded", forced_at=at,
     )  # fmt: skip
 

@@ -6,14 +6,14 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import craftkit_spec
 from mock_server.engines.interface import Engine, JournalEntry, Limits
 from mock_server.engines.memory import MemoryEngine
-from mock_server.engines.redis import RedisEngine
+from mock_server.engines.redis import LIST_SLICE, RedisEngine
 from mock_server.model.clock import ClockRangeError
 from mock_server.model.ids import ShareTokenMinter
 from mock_server.model.records import (
@@ -23,6 +23,7 @@ from mock_server.model.records import (
     Render,
     SentEmail,
     Share,
+    pack,
 )
 from mock_server.operations.callers import ProjectView, UnknownKey
 from mock_server.operations.store import Store
@@ -64,7 +65,7 @@ def run(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
 
 def _render(render_id: str = "r1", at: datetime = T0) -> Render:
     return Render(
-        render_id, "p1", "invoice", "Invoice", 1, {}, at, timedelta(0), timedelta(0),
+        render_id, "p1", "invoice", "Invoice", 1, pack({}), at, timedelta(0), timedelta(0),
         forced_status="succeeded", forced_at=at,
     )  # fmt: skip
 
@@ -284,3 +285,45 @@ def test_a_rate_window_forgets_requests_after_a_clock_moved_back(
             assert await engine.admit(client, "10.0.0.9", 1, earlier + timedelta(seconds=59)) == 1
 
     run(scenario)
+
+
+def test_a_long_share_list_is_read_in_short_slices_none_twice(redis_url: str) -> None:
+    """No one script holds Redis for a whole long list.
+
+    A share made between two slices is not read twice, and nothing is missed.
+    """
+
+    async def scenario() -> None:
+        engine = RedisEngine(redis_url, f"s{uuid.uuid4().hex[:10]}", SMALL)
+        try:
+            await engine.add_project(Project("p1", "One"), "key-1")
+            await engine.add_render(_render(), None)
+            count = LIST_SLICE * 2 + 50
+            for n in range(count):
+                at = T0 + timedelta(seconds=n)
+                await engine.add_share(
+                    _share(f"s{n}", at), f"d{n}", _event("share_created", None, at)
+                )
+            script = engine._list_shares
+            slices: list[int] = []
+
+            async def counted(keys: list[str], args: list[Any]) -> Any:
+                found = await script(keys=keys, args=args)
+                slices.append(len(found or []) // 4)
+                if len(slices) == 1:  # a share made between two slices: the newest of all
+                    later = T0 + timedelta(days=1)
+                    await engine.add_share(
+                        _share("late", later), "dl", _event("share_created", None, later)
+                    )
+                return found
+
+            engine._list_shares = counted  # type: ignore[assignment]
+            listed = [share.id for share, _ in await engine.shares("p1", "r1") or []]
+            assert slices == [LIST_SLICE] * 2 + [50]
+            assert listed == [f"s{n}" for n in reversed(range(count))]
+            assert await engine.shares("p1", "no-such-render") is None  # after the count
+        finally:
+            await engine.wipe()
+            await engine.aclose()
+
+    asyncio.run(scenario())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
@@ -374,3 +375,34 @@ def test_a_trailing_slash_is_a_404_envelope_never_a_redirect(base: str, method: 
         assert answer.status_code in (404, 405), (path, answer.status_code)
         assert "location" not in answer.headers
         assert answer.json()["error"]["code"] in ("not_found", "method_not_allowed")
+
+
+def _statuses(base_url: str, data: bytes) -> list[int]:
+    """Every status line the mock sends back on one connection for ``data``, in order."""
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", received)]
+
+
+def test_requests_pipelined_before_a_malformed_one_are_all_answered(base: str) -> None:
+    key = f"Authorization: Bearer {ACME_KEY}\r\nHost: mock\r\n"
+    create = (
+        f"POST /v1/renders/{SUCCEEDED_RENDER}/shares HTTP/1.1\r\n{key}"
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    ).encode()
+    read = f"GET /v1/renders/{SUCCEEDED_RENDER} HTTP/1.1\r\n{key}\r\n".encode()
+    garbage = b"\x00\x01 NOT HTTP AT ALL\r\n\r\n"
+    shares = f"{base}/v1/renders/{SUCCEEDED_RENDER}/shares"
+    auth = {"Authorization": f"Bearer {ACME_KEY}"}
+    before = len(httpx.get(shares, headers=auth).json()["shares"])
+    assert _statuses(base, create + garbage) == [201, 400]
+    assert _statuses(base, read + read + garbage) == [200, 200, 400]
+    assert _statuses(base, create + b"}}\r\n\r\n") == [201, 400]  # a body past its length
+    after = httpx.get(shares, headers=auth).json()["shares"]
+    assert len(after) == before + 2  # the shares made, and each 201 was sent

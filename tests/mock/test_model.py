@@ -35,7 +35,7 @@ def _render(
         template_slug="invoice",
         template_name="Invoice",
         version=1,
-        data={},
+        packed_data=records.pack({}),
         created_at=created,
         queue_for=queue,
         render_for=work,
