@@ -48,6 +48,6 @@ def reference_mock(url: str | None) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=20)
         if drain is not None:
-            drain.join(timeout=5)  # the output ends with the process
-        if process.stdout is not None:
-            process.stdout.close()
+            drain.join(timeout=5)  # the output ends with the process and its children
+        if process.stdout is not None and (drain is None or not drain.is_alive()):
+            process.stdout.close()  # (closing it under a reader still reading would block)

@@ -13,6 +13,9 @@ import concurrent.futures
 import functools
 import json
 import multiprocessing
+import os
+import threading
+import time
 from datetime import datetime
 
 from mock_server.model.records import unpack
@@ -98,6 +101,40 @@ def _render_marshalled(
 DRAWS_AT_ONCE = 2
 """PDFs a mock process draws at the same time, each in a process of its own."""
 
+_drawers: concurrent.futures.ProcessPoolExecutor | None = None
+"""The drawing processes of this Python process, started on first use and shared by every
+mock it serves (tests build many): a process pool is the process's, as a thread pool is."""
+
+
+def _drawers_for_this_process() -> concurrent.futures.Executor:
+    global _drawers  # one pool per process, made on first use
+    if _drawers is None:
+        _drawers = concurrent.futures.ProcessPoolExecutor(
+            DRAWS_AT_ONCE,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_drawer_started,
+            initargs=(os.getpid(),),
+        )
+    return _drawers
+
+
+def _drawer_started(parent: int) -> None:
+    """A drawing process: no share of its parent's output, and gone when its parent is.
+
+    It would otherwise hold its parent's stdout open after the parent ended (a reader of
+    that output would wait forever), and outlive a parent that was killed.
+    """
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for stream in (0, 1, 2):
+        os.dup2(quiet, stream)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
 
 class PdfCache:
     """PDFs drawn once per render and kept while they are among the ``size`` most recent.
@@ -118,20 +155,11 @@ class PdfCache:
         self._draws_at_once = draws_at_once
         self._draws = asyncio.Semaphore(draws_at_once)
         self.executor: concurrent.futures.Executor | None = None
-        """Where PDFs are drawn: processes started on first use (a test may put threads here)."""
+        """Where PDFs are drawn: this process's drawing processes unless set (tests may put
+        threads here)."""
 
     def _executor(self) -> concurrent.futures.Executor:
-        if self.executor is None:
-            self.executor = concurrent.futures.ProcessPoolExecutor(
-                self._draws_at_once, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self.executor
-
-    def close(self) -> None:
-        """Stop the drawing processes (drawings in progress are abandoned)."""
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = None
+        return self.executor or _drawers_for_this_process()
 
     def kept(self) -> list[str]:
         """The renders whose PDFs are kept, least recently used first."""

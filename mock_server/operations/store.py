@@ -201,8 +201,7 @@ class Store:
             await asyncio.sleep(pause)
 
     async def aclose(self) -> None:
-        """Release the engine's connections, the email client and the PDF drawers."""
-        self._pdfs.close()
+        """Release the engine's connections and the email client."""
         try:
             await self._email.aclose()
         finally:

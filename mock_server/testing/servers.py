@@ -219,7 +219,9 @@ class MockProcess:
         assert self._process.stdout is not None
         first = self._process.stdout.readline()
         if not first.startswith("Craftkit mock:"):
-            rest = self._process.communicate(timeout=timeout)[0]
+            # Read the rest through the same buffer readline filled (communicate would not).
+            rest = self._process.stdout.read()
+            self._process.wait(timeout=timeout)
             raise RuntimeError(f"the mock did not start: {first}{rest}")
         self.url = first.split()[2]
         # Keep reading what it prints, or a full pipe would stop it mid-request.
