@@ -149,7 +149,7 @@ def rules() -> None:
         table.add_column(column, overflow="fold")
     for rule in all_rules():
         needs = ", ".join(sorted(rule.needs)) or "-"
-        if rule.lenient_on_live:
+        if rule.only_decisions:
             needs += " (reported, not failed, on a deployment)"
         table.add_row(rule.id, rule.statement, rule.source, needs)
     Console().print(table)

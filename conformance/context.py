@@ -7,7 +7,8 @@ from typing import Any
 
 from conformance.client import Exchange, RecordingClient
 from conformance.config import Profile
-from conformance.failures import expect_status
+from conformance.failures import RuleFailure, expect_status, is_error
+from conformance.judge import judge_citation
 from conformance.target import Target
 
 
@@ -27,14 +28,45 @@ class Context:
     profile: Profile
     seed: int
     notes: list[str] = field(default_factory=list)
+    """What a passing rule wants said in the report (steps a deployment's choices skipped)."""
     sequences: list[list[str]] = field(default_factory=list)
     """The state model's step lists, one per sequence hypothesis tried, the failing one last."""
-    """What a passing rule wants said in the report (steps a deployment's choices skipped)."""
+    deviations: list[RuleFailure] = field(default_factory=list)
+    """Checks the target answered as a decision of its own allows: reported, and the rule
+    went on with its other checks."""
 
     def note(self, text: str) -> None:
         """Say something in the rule's result without failing it (said once)."""
         if text not in self.notes:
             self.notes.append(text)
+
+    def deviate(self, title: str, expected: str, exchange: Exchange | None, source: str) -> None:
+        """The target answered otherwise than ``source`` says, and the rule goes on.
+
+        When ``source`` is a decision (or an assumption) and the target is a deployment, the
+        difference is reported and the rule's other checks still run; when it is a fact, or
+        the target is the mock (which takes every decision as its record says), it fails.
+        """
+        failure = RuleFailure(title, expected, exchange, source=source)
+        if judge_citation(source).departs or self.target.is_mock:
+            raise failure
+        self.deviations.append(failure)
+
+    def email_off_first(self, exchange: Exchange, what: str) -> bool:
+        """Whether a deployment without email refused an email call before anything else.
+
+        Allowed (notes B.14, with B.2 and B.11): it is reported, and the caller skips the
+        check it made of that answer.
+        """
+        if not is_error(exchange, 503, "email_not_configured"):
+            return False
+        self.deviate(
+            f"{what}: 503 email_not_configured before the render was looked at",
+            "the refusal for the render first (the mock's order)",
+            exchange,
+            "notes B.14",
+        )
+        return True
 
     def call(
         self,

@@ -4,16 +4,19 @@ A rule is a function of a ``Context`` registered with ``@rule``. It fails by rai
 ``RuleFailure`` (through the helpers in ``checks``), whose first line is a title and the rest
 evidence. ``needs`` names what the run must have for the rule to mean anything (a second
 project's key, a render that is not ready, the mock's control API, permission to write);
-without it the rule is skipped, with the reason shown. Rules grounded only in a decision of
-API_NOTES Part B are ``lenient_on_live``: a live deployment that differs is reported, not failed.
+without it the rule is skipped, with the reason shown. Whether a failure departs from the
+contract or only takes a decision otherwise is the judge's (``conformance.judge``), from the
+failed check's own source or else the rule's: a deployment that differs from a decision of
+API_NOTES Part B, or from an assumption, is reported as deviated, never failed.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from conformance.judge import judge_citation
 
 if TYPE_CHECKING:
     from conformance.context import Context
@@ -41,19 +44,16 @@ class Rule:
     source: str
     needs: frozenset[str]
     run: RuleFunction
-    lenient_on_live: bool = False
 
     @property
-    def decisions(self) -> list[str]:
-        """The Part B decisions the rule rests on (``notes B.12``), as its source names them."""
-        return re.findall(r"notes B\.\d+", self.source)
+    def decisions(self) -> tuple[str, ...]:
+        """The Part B decisions (and assumptions) the rule's source names."""
+        return judge_citation(self.source).decisions
 
-    def deviation(self) -> str:
-        """Why a deployment that breaks this rule is reported, not failed."""
-        basis = ", ".join(self.decisions) or "an assumption of this suite"
-        return (
-            f"differs from {basis}, which a deployment may decide otherwise: reported, not failed"
-        )
+    @property
+    def only_decisions(self) -> bool:
+        """Whether the rule rests on decisions alone: a deployment may fail it entirely."""
+        return not judge_citation(self.source).departs
 
     def missing(self, capabilities: frozenset[str]) -> list[str]:
         """What the run lacks for this rule, explained."""
@@ -69,16 +69,13 @@ def rule(
     *,
     source: str,
     needs: tuple[str, ...] = ("key",),
-    lenient_on_live: bool = False,
 ) -> Callable[[RuleFunction], RuleFunction]:
     """Register a rule function under a stable id."""
 
     def register(function: RuleFunction) -> RuleFunction:
         if rule_id in CATALOGUE:
             raise ValueError(f"rule {rule_id} is registered twice")
-        CATALOGUE[rule_id] = Rule(
-            rule_id, statement, source, frozenset(needs), function, lenient_on_live
-        )
+        CATALOGUE[rule_id] = Rule(rule_id, statement, source, frozenset(needs), function)
         return function
 
     return register

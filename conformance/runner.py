@@ -15,6 +15,7 @@ from conformance.client import Exchange, Pacer, RecordingClient, Transcript
 from conformance.config import RunConfig
 from conformance.context import Context
 from conformance.failures import RuleFailure, RuleSkipped
+from conformance.judge import cited, judge, judge_citation
 from conformance.responses import ResponseContract
 from conformance.rules import Rule, all_rules
 from conformance.suite.spec import SPEC_RESPONSES
@@ -130,6 +131,7 @@ class ConformanceSession:
             return result
         self.client.transcript = Transcript()
         self.context.notes.clear()
+        self.context.deviations.clear()
         start = time.perf_counter()
         outcome: Outcome = "passed"
         details: dict[str, str] = {}
@@ -139,7 +141,8 @@ class ConformanceSession:
         except RuleSkipped as skipped:
             outcome, details = "skipped", {"reason": str(skipped)}
         except RuleFailure as failure:
-            lenient = rule.lenient_on_live and not self.target.is_mock
+            judgement = judge_citation(failure.source or rule.source)
+            lenient = not judgement.departs and not self.target.is_mock
             outcome = "deviated" if lenient else "failed"
             details = {
                 "title": failure.title,
@@ -148,7 +151,7 @@ class ConformanceSession:
             }
             culprit = failure.exchange
             if lenient:
-                details["reason"] = rule.deviation()
+                details["reason"] = judgement.reason()
         except Exception as exc:  # a crash in a rule is reported as its result
             outcome = "error"
             details = {
@@ -156,7 +159,16 @@ class ConformanceSession:
                 "expected": "the rule to run to its end",
                 "evidence": "".join(traceback.format_exception(exc))[-4000:],
             }
-        if outcome == "passed" and self.context.notes:
+        if outcome == "passed" and self.context.deviations:
+            first = self.context.deviations[0]
+            sources = [s for d in self.context.deviations for s in cited(d.source or "")]
+            outcome, culprit = "deviated", first.exchange
+            details = {
+                "title": "; ".join(dict.fromkeys(d.title for d in self.context.deviations)),
+                "expected": first.expected,
+                "reason": judge(sources).reason(),
+            }
+        elif outcome == "passed" and self.context.notes:
             details = {"reason": "; ".join(self.context.notes)}
         result = RuleResult(
             rule,

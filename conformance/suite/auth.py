@@ -61,7 +61,7 @@ def unknown_key(ctx: Context) -> None:
 @rule(
     "AUTH-FIRST",
     "Authentication is checked before anything else: a bad key with a bad body is 401, not 400.",
-    source="notes B.2 (401 first, always)",
+    source="notes A (a missing, malformed or unknown key is 401; notes B.2 makes auth first the one ordering every deployment keeps)",
     needs=(),
 )
 def auth_first(ctx: Context) -> None:

@@ -12,24 +12,40 @@ from conformance.context import Context
 from conformance.failures import expect, expect_error, expect_status
 from conformance.rules import rule
 
+PDF_FACTS = "seed 002 (the PDF and its headers)"
 
-def check_pdf(exchange: Exchange, render_id: str, what: str) -> None:
-    """A whole, valid PDF with Content-Type, Content-Length and Content-Disposition."""
-    expect_status(exchange, 200, what)
+
+def check_pdf(
+    exchange: Exchange, render_id: str, what: str, status_source: str | None = None
+) -> None:
+    """A whole, valid PDF with Content-Type, Content-Length and Content-Disposition.
+
+    The PDF and its headers are seed 002's facts wherever it is served; whether it is
+    served (``status_source``) may rest on something else (a share link's download: B.1).
+    """
+    expect_status(exchange, 200, what, status_source)
     headers = exchange.response_headers
     expect(
         headers.get("content-type", "").split(";")[0] == "application/pdf",
         f"{what}: Content-Type is {headers.get('content-type')!r}",
         "application/pdf",
         exchange,
+        PDF_FACTS,
     )
     length = headers.get("content-length")
-    expect(length is not None, f"{what}: no Content-Length", "Content-Length: <bytes>", exchange)
+    expect(
+        length is not None,
+        f"{what}: no Content-Length",
+        "Content-Length: <bytes>",
+        exchange,
+        PDF_FACTS,
+    )
     expect(
         int(length or -1) == len(exchange.response_body),
         f"{what}: Content-Length {length} but {len(exchange.response_body)} bytes arrived",
         "Content-Length equal to the bytes of the body",
         exchange,
+        PDF_FACTS,
     )
     disposition = headers.get("content-disposition", "")
     expect(
@@ -38,6 +54,7 @@ def check_pdf(exchange: Exchange, render_id: str, what: str) -> None:
         f"{what}: Content-Disposition is {disposition!r}",
         f'attachment; filename="{render_id}.pdf"',
         exchange,
+        PDF_FACTS,
     )
     body = exchange.response_body
     expect(
@@ -45,21 +62,29 @@ def check_pdf(exchange: Exchange, render_id: str, what: str) -> None:
         f"{what}: the body does not start %PDF-",
         "a PDF header",
         exchange,
+        PDF_FACTS,
     )
     expect(
         b"%%EOF" in body[-1024:],
         f"{what}: the body has no %%EOF trailer",
         "a PDF trailer",
         exchange,
+        PDF_FACTS,
     )
     try:
         pages = len(pypdf.PdfReader(io.BytesIO(body)).pages)
     except Exception as exc:  # any parse failure is the finding
         expect(
-            False, f"{what}: a PDF reader cannot open it ({exc})", "a PDF a reader opens", exchange
+            False,
+            f"{what}: a PDF reader cannot open it ({exc})",
+            "a PDF a reader opens",
+            exchange,
+            PDF_FACTS,
         )
     else:
-        expect(pages >= 1, f"{what}: the PDF has no pages", "at least one page", exchange)
+        expect(
+            pages >= 1, f"{what}: the PDF has no pages", "at least one page", exchange, PDF_FACTS
+        )
 
 
 @rule(

@@ -99,7 +99,8 @@ def not_ready(ctx: Context) -> None:
         f"/v1/renders/{ctx.target.not_ready_render()}/email",
         json={"to": RESEND_TEST_RECIPIENT},
     )
-    expect_error(exchange, 409, "not_ready", "emailing an unfinished render")
+    if not ctx.email_off_first(exchange, "emailing an unfinished render"):
+        expect_error(exchange, 409, "not_ready", "emailing an unfinished render")
 
 
 @rule(
@@ -185,3 +186,35 @@ def content(ctx: Context) -> None:
                 f"the {part} body lacks {needle!r}",
                 f"{needle!r} in the {part} body",
             )
+
+
+@rule(
+    "EMAIL-EXPIRY",
+    "An email's expiresAt is the share's: listed as sent (normalised), and its link dead once it has passed.",
+    source="seed 000 (Email a render: expiresAt); notes A (timestamps normalised); notes B.3 (a past expiry is accepted)",
+    needs=("key", "render", "email"),
+)
+def email_expiry(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    past = "2001-01-01T00:00:00Z"
+    exchange = ctx.call(
+        "POST",
+        f"/v1/renders/{render_id}/email",
+        json={"to": RESEND_TEST_RECIPIENT, "expiresAt": past},
+    )
+    if exchange.status == 503 and not ctx.target.is_mock:
+        skip("the deployment answers 503 email_not_configured: email is not set up there")
+    sent = expect_status(exchange, 201, "emailing a render with a past expiresAt")
+    ctx.target.remember_share(render_id, sent["id"])
+    row = next((r for r in ctx.list_shares(render_id) if r["id"] == sent["id"]), None)
+    listing = ctx.client.transcript.exchanges[-1]
+    expect(row is not None, "the emailed share is not listed", "the share listed", listing)
+    assert row is not None
+    expect(
+        row["expiresAt"] == "2001-01-01T00:00:00.000Z",
+        f"the emailed share's expiresAt is {row['expiresAt']!r}",
+        '"2001-01-01T00:00:00.000Z"',
+        listing,
+    )
+    link = ctx.open_link(ctx.share_url(sent))
+    expect(link.status == 404, f"its expired link answers {link.status}", "HTTP 404", link)

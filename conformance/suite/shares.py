@@ -10,8 +10,9 @@ from typing import Any
 
 import craftkit_spec
 from conformance.context import Context
-from conformance.failures import expect, expect_error, expect_status
+from conformance.failures import expect, expect_error, expect_status, is_error, skip
 from conformance.rules import rule
+from conformance.target import RESEND_TEST_RECIPIENT
 
 TIMESTAMP = re.compile(craftkit_spec.timestamp_pattern())
 REVOKE_REASON = craftkit_spec.revoke_reason()
@@ -75,7 +76,7 @@ def echo(ctx: Context) -> None:
     render_id = ctx.target.render()
     body = {
         "channel": "link",
-        "recipientEmail": "someone@example.com",
+        "recipientEmail": RESEND_TEST_RECIPIENT,
         "message": "Here is your signed agreement.",
         "expiresAt": "2099-12-31T23:59:59Z",
     }
@@ -158,12 +159,26 @@ def bad_body(ctx: Context) -> None:
     before = {row["id"] for row in ctx.list_shares(render_id)}
     for raw in (b"{", b"not json", b'{"message": '):
         exchange = ctx.call("POST", path, content=raw, headers={"Content-Type": "application/json"})
-        expect_error(exchange, 400, "invalid_json", f"the body {raw!r}")
+        expect_error(exchange, 400, "invalid_json", f"the body {raw!r}", "seed 000 (invalid_json)")
     # Read as {} (a share created) is the classic slip of a server that parses by type.
     for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
         headers = {"Content-Type": content_type} if content_type else {}
         exchange = ctx.call("POST", path, content=b"{bad", headers=headers)
-        expect_error(exchange, 400, "invalid_json", f"the body {{bad sent as {content_type}")
+        what = f"the body {{bad sent as {content_type}"
+        expect(
+            400 <= exchange.status < 500,
+            f"{what}: {exchange.summary()}",
+            "a 4xx (the body is no share request)",
+            exchange,
+            "seed 000 (400 for a body that is not a share request)",
+        )
+        if not is_error(exchange, 400, "invalid_json"):
+            ctx.deviate(
+                f"{what}: {exchange.summary()} with another code",
+                "400 invalid_json (the mock reads any Content-Type)",
+                exchange,
+                "notes B.13",
+            )
     expect(
         [row for row in ctx.list_shares(render_id) if row["id"] not in before] == [],
         "a body that is not JSON created a share",
@@ -312,15 +327,121 @@ def revoke_concurrently(ctx: Context) -> None:
 @rule(
     "SHARE-EXPIRY-OFFSET",
     "An expiresAt with an offset is accepted and comes back in UTC with milliseconds and Z.",
-    source="notes B.8 (offsets accepted and normalised)",
+    source="notes B.8 (offsets accepted); notes A (timestamps come back in UTC with milliseconds and Z)",
     needs=("key", "render", "write"),
-    lenient_on_live=True,
 )
 def expiry_offset(ctx: Context) -> None:
-    created = ctx.create_share(ctx.target.render(), expiresAt="2030-06-01T12:00:00.250+02:00")
+    render_id = ctx.target.render()
+    exchange = ctx.call(
+        "POST",
+        f"/v1/renders/{render_id}/shares",
+        json={"expiresAt": "2030-06-01T12:00:00.250+02:00"},
+    )
+    if exchange.status == 400:
+        ctx.deviate("an expiresAt with an offset is refused", "HTTP 201", exchange, "notes B.8")
+        return
+    created = expect_status(exchange, 201, "creating a share expiring at an offset")
+    ctx.target.remember_share(render_id, created["id"])
     expect(
         created["expiresAt"] == "2030-06-01T10:00:00.250Z",
         f"the expiry came back as {created['expiresAt']!r}",
         '"2030-06-01T10:00:00.250Z"',
-        ctx.client.transcript.exchanges[-1],
+        exchange,
+        "notes A (timestamps come back in UTC with milliseconds and Z)",
+    )
+
+
+NON_ASCII = "\u00e9"
+"""A character of the Basic Multilingual Plane that UTF-8 writes in two bytes (notes B.16)."""
+
+
+@rule(
+    "SHARE-LIMITS-IN-CHARACTERS",
+    f"The message limit counts characters, not bytes: {MESSAGE_MAX} '\u00e9' are accepted and {MESSAGE_MAX + 1} refused.",
+    source=f"seed 000 (message max {MESSAGE_MAX} chars); notes B.16 (characters of the Basic Multilingual Plane)",
+    needs=("key", "render", "write"),
+)
+def limits_in_characters(ctx: Context) -> None:
+    render_id = ctx.target.render()
+    path = f"/v1/renders/{render_id}/shares"
+    longest = ctx.call("POST", path, json={"message": NON_ASCII * MESSAGE_MAX})
+    created = expect_status(longest, 201, f"a message of {MESSAGE_MAX} two-byte characters")
+    ctx.target.remember_share(render_id, created["id"])
+    expect(
+        created["message"] == NON_ASCII * MESSAGE_MAX,
+        "the message was not kept whole",
+        f"{MESSAGE_MAX} characters",
+        longest,
+    )
+    longer = ctx.call("POST", path, json={"message": NON_ASCII * (MESSAGE_MAX + 1)})
+    expect_error(longer, 400, "invalid_request", f"a message of {MESSAGE_MAX + 1} characters")
+
+
+@rule(
+    "SHARE-LIST-OWN-RENDER",
+    "A render's list holds its own shares and none of another render of the same project.",
+    source="seed 000, seed 001 (List shares: the render's shares)",
+    needs=("key", "render", "write"),
+)
+def list_own_render(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    other = ctx.target.second_render()
+    if other is None or other == render_id:
+        skip(
+            "needs a second render of the project (--not-ready-render-id, or a template to render)"
+        )
+    created = ctx.create_share(render_id, message="own render")
+    own = {row["id"] for row in ctx.list_shares(render_id)}
+    expect(created["id"] in own, "the render's list misses its share", "the share listed")
+    listed = ctx.call("GET", f"/v1/renders/{other}/shares")
+    rows = expect_status(listed, 200, "listing another render's shares")["shares"]
+    expect(
+        created["id"] not in {row["id"] for row in rows},
+        "another render of the project lists the share",
+        "each render lists its own shares only",
+        listed,
+    )
+
+
+BAD_EXPIRIES: tuple[object, ...] = (
+    1798761599,
+    "2026-12-31 23:59:59Z",
+    "2026-12-31",
+    "2026-12-31T23:59:59",
+)
+"""``expiresAt`` values that are no ISO 8601 date-time with a zone (notes B.17, B.8)."""
+OUT_OF_RANGE = "0001-01-01T00:00:00+01:00"
+"""An offset that puts the instant before year 1 in UTC (notes B.17)."""
+
+
+@rule(
+    "SHARE-EXPIRY-NOT-ISO",
+    "An expiresAt that is not an ISO 8601 date-time with a zone (a number, a space for T, a date alone, no zone), or whose instant falls outside years 0001-9999 in UTC, is 400 invalid_request and stores nothing.",
+    source="seed 000 (expiresAt: ISO-8601 timestamp); notes B.8, B.17",
+    needs=("key", "render", "write"),
+)
+def expiry_not_iso(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    path = f"/v1/renders/{render_id}/shares"
+    before = {row["id"] for row in ctx.list_shares(render_id)}
+    for value in BAD_EXPIRIES:
+        exchange = ctx.call("POST", path, json={"expiresAt": value})
+        expect_error(exchange, 400, "invalid_request", f"expiresAt {value!r}")
+    offsets = ctx.call("POST", path, json={"expiresAt": "2030-06-01T12:00:00+02:00"})
+    if offsets.status == 201:  # the deployment takes offsets (notes B.8): they must stay in range
+        ctx.target.remember_share(render_id, offsets.json()["id"])
+        before.add(offsets.json()["id"])
+        exchange = ctx.call("POST", path, json={"expiresAt": OUT_OF_RANGE})
+        expect_error(exchange, 400, "invalid_request", f"expiresAt {OUT_OF_RANGE!r}")
+    else:
+        ctx.note(
+            "the deployment refuses offsets (notes B.8): the out-of-range offset was not tried"
+        )
+    listed = ctx.call("GET", path)
+    rows = expect_status(listed, 200, "listing the render's shares after the refusals")["shares"]
+    expect(
+        {row["id"] for row in rows} == before,
+        "a refused expiresAt stored a share",
+        "no new share",
+        listed,
     )

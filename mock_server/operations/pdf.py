@@ -8,6 +8,7 @@ document stays a valid PDF whatever the data holds. Output is deterministic for 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import concurrent.futures
 import functools
@@ -115,6 +116,7 @@ def _drawers_for_this_process() -> concurrent.futures.Executor:
             initializer=_drawer_started,
             initargs=(os.getpid(),),
         )
+        atexit.register(_drawers.shutdown, cancel_futures=True)  # before modules go
     return _drawers
 
 

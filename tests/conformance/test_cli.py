@@ -307,6 +307,16 @@ def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
     assert rules["SPEC-FUZZ"]["outcome"] == "passed"
     assert rules["STATE-MODEL"]["outcome"] == "passed"
     assert "notes B.11" in rules["STATE-MODEL"]["reason"]
+    for rule_id, decision in (
+        ("RENDER-IDEMPOTENT", "notes B.15"),
+        ("SHARE-BAD-BODY", "notes B.13"),
+        ("EMAIL-NOT-READY", "notes B.14"),
+        ("UNKNOWN-RENDER-404", "notes B.14"),
+        ("ISOLATION-RENDERS", "notes B.14"),
+    ):
+        assert rules[rule_id]["outcome"] == "deviated", (rule_id, rules[rule_id])
+        assert decision in rules[rule_id]["reason"], (rule_id, rules[rule_id]["reason"])
+    assert rules["AUTH-FIRST"]["outcome"] == "passed"
 
 
 def test_rule_ids_stay_whole_in_a_narrow_ci_log() -> None:

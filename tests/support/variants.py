@@ -607,21 +607,35 @@ def _lenient_body_parser(path: str, body: bytes, content_type: str) -> Any:
     return body, content_type or "application/json"
 
 
-_ORDINARY_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_ZOD_EMAIL = re.compile(
+    r"(?!\.)(?!.*\.\.)[A-Za-z0-9_'+\-.]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}"
+)
+"""Zod 3's email() regex: no digit in the last label, no dot at either end of the name."""
+_SPECIAL_USE = ("test", "example", "invalid", "localhost", "local", "onion", "arpa")
+"""What email-validator refuses as a last label (Pydantic's EmailStr)."""
 
 
 def _zod_like_checks(path: str, body: bytes, content_type: str) -> Any:
-    """Refuses what Zod's defaults refuse: offsets in timestamps, unusual email addresses."""
+    """Refuses what Zod's and Pydantic's defaults refuse.
+
+    Offsets in timestamps; unusual addresses (a digit in the last label, special-use names,
+    dots out of place); and a body not sent as JSON (FastAPI parses only JSON content
+    types: 400 invalid_request).
+    """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
+        if not content_type.startswith("application/json"):
+            return 400, {"error": {"code": "invalid_request", "message": "Expected JSON"}}
         return body, content_type
     if isinstance(data, dict):
         expiry = data.get("expiresAt")
         bad = isinstance(expiry, str) and not expiry.endswith("Z")
         for field in ("to", "recipientEmail"):
             value = data.get(field)
-            bad = bad or (isinstance(value, str) and not _ORDINARY_EMAIL.fullmatch(value))
+            if isinstance(value, str):
+                unusual = not _ZOD_EMAIL.fullmatch(value)
+                bad = bad or unusual or value.rsplit(".", 1)[-1].lower() in _SPECIAL_USE
         if bad:
             issues = {"formErrors": [], "fieldErrors": {"body": ["Invalid"]}}
             return 400, {
@@ -630,17 +644,35 @@ def _zod_like_checks(path: str, body: bytes, content_type: str) -> Any:
     return body, content_type
 
 
+def _no_echo_and_email_off_first(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """No Idempotency-Key echo (notes B.15), and email off answered first (notes B.14).
+
+    With email off, POST …/email answers 503 before it looks at the render: a 404 or 409 of
+    the email route becomes the 503.
+    """
+    h.pop("idempotency-key", None)
+    if m == "POST" and p.endswith("/email") and s in (404, 409):
+        envelope = {"error": {"code": "email_not_configured", "message": "Email is off"}}
+        return 503, h, orjson.dumps(envelope)
+    return s, h, b
+
+
 class PartBLiberties:
     """A correct deployment that decides every Part B point the other way it may.
 
-    No email (503 email_not_configured, notes B.11), 404 for an unknown method (B.10),
-    offsets and unusual addresses refused as Zod's defaults refuse them (B.8, B.9), and the
-    control API hidden: the suite must pass it, reporting the differences as deviations.
+    No email (503 email_not_configured, notes B.11), answered before the render is looked at
+    (B.14); 404 for an unknown method (B.10); offsets and unusual addresses refused as Zod's
+    and Pydantic's defaults refuse them (B.8, B.9); a body not sent as JSON refused as
+    invalid_request (B.13); no Idempotency-Key echo (B.15); and the control API hidden: the
+    suite must pass it, reporting the differences as deviations.
     """
 
     def __init__(self) -> None:
         inner = _BodyRewriter(create_app(Settings(email_transport="none")), _zod_like_checks)
-        self.app = LiveLike(_Rewriter(inner, _no_405))
+        answers = _Rewriter(_Rewriter(inner, _no_405), _no_echo_and_email_off_first)
+        self.app = LiveLike(answers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -713,4 +745,133 @@ VARIANTS += [
         _patched(_revoke_through_any_render),
     ),
     Variant("HEAD on a link counts a view", "LINK-HEAD-NOT-COUNTED", _make(_HeadAsGet)),
+]
+
+
+# ---- blind spots the suite once waved through (issue #20), each the bug as seen in the wild --
+
+
+def _dedup_ignores_the_address(store: Store) -> None:
+    original = store.record_share_event
+
+    async def record(view: ProjectView, share: Share, event_type: Any, source_ip: str) -> bool:
+        return await original(view, share, event_type, "everyone")
+
+    store.record_share_event = record  # type: ignore[method-assign]
+
+
+def _list_holds_the_projects_shares(store: Store) -> None:
+    engine = _engine(store)
+    original = store.list_shares
+
+    async def list_shares(view: ProjectView, render_id: str, origin: str) -> ShareListing:
+        listing = await original(view, render_id, origin)
+        data = engine._projects[view.project.id]
+        every = sorted(data.shares.values(), key=lambda s: (s.created_at, s.sequence), reverse=True)
+        rows = [ShareRow(s, store._minter.token(s.token_nonce), data.clicks[s.id]) for s in every]
+        return replace(listing, rows=rows)
+
+    store.list_shares = list_shares  # type: ignore[method-assign]
+
+
+def _email_drops_the_expiry(store: Store) -> None:
+    original = store.email_render
+
+    async def email(view: ProjectView, render_id: str, **kw: Any) -> Any:
+        return await original(view, render_id, **{**kw, "expires_at": None})
+
+    store.email_render = email  # type: ignore[method-assign]
+
+
+def _limits_in_bytes(store: Store) -> None:
+    original = store.create_share
+
+    async def create(view: ProjectView, render_id: str, **kw: Any) -> NewShare:
+        message = kw.get("message")
+        if message is not None and len(message.encode("utf-8")) > MESSAGE_MAX:
+            raise errors.InvalidRequest(
+                issues={"formErrors": [], "fieldErrors": {"message": ["Too long"]}}
+            )
+        return await original(view, render_id, **kw)
+
+    store.create_share = create  # type: ignore[method-assign]
+
+
+def _idempotency_keys_across_projects(store: Store) -> None:
+    engine = _engine(store)
+    keys: dict[str, Render] = {}
+    original = store.submit_render
+
+    async def submit(view: ProjectView, **kw: Any) -> Any:
+        key = kw.get("idempotency_key")
+        if key is not None and key in keys:
+            render = keys[key]
+            return render, rules.render_state(render, view.now()), False
+        made = await original(view, **kw)
+        if key is not None:
+            keys[key] = made[0]
+        return made
+
+    del engine  # the keys live beside the engine, as a global cache would
+    store.submit_render = submit  # type: ignore[method-assign]
+
+
+def _lenient_expiry(path: str, body: bytes, content_type: str) -> Any:
+    """A deployment whose validator takes any expiresAt and stores what it can make of it."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body, content_type
+    if isinstance(data, dict) and path.endswith("/shares") and "expiresAt" in data:
+        # Whatever it was (a number, a date, a space for T, no zone, out of range): a date.
+        value = data["expiresAt"]
+        wellformed = isinstance(value, str) and "T" in value and value.endswith("Z")
+        if not wellformed or value.startswith("0001"):
+            data["expiresAt"] = "2027-01-01T00:00:00Z"
+        return orjson.dumps(data), "application/json"
+    return body, content_type
+
+
+def _wrong_disposition(
+    m: str, p: str, s: int, h: dict[str, str], b: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    if "content-disposition" in h:
+        h["content-disposition"] = 'attachment; filename="00000000-0000-7000-8000-000000000000.pdf"'
+    return s, h, b
+
+
+VARIANTS += [
+    Variant(
+        "views de-duplicated whatever the address",
+        "LINK-CLICK-PER-ADDRESS",
+        _patched(_dedup_ignores_the_address),
+    ),
+    Variant(
+        "a render's list holds the whole project's shares",
+        "SHARE-LIST-OWN-RENDER",
+        _patched(_list_holds_the_projects_shares),
+    ),
+    Variant(
+        "an emailed share drops its expiresAt", "EMAIL-EXPIRY", _patched(_email_drops_the_expiry)
+    ),
+    Variant(
+        "the message limit counted in UTF-8 bytes",
+        "SHARE-LIMITS-IN-CHARACTERS",
+        _patched(_limits_in_bytes),
+    ),
+    Variant(
+        "Idempotency-Key looked up across projects",
+        "RENDER-IDEMPOTENT-PER-PROJECT",
+        _patched(_idempotency_keys_across_projects),
+    ),
+    Variant(
+        "expiresAt taken in any form",
+        "SHARE-EXPIRY-NOT-ISO",
+        lambda: _BodyRewriter(create_app(), _lenient_expiry),
+    ),
+    Variant(
+        "Content-Disposition names another file",
+        "DOWNLOAD-PDF",
+        _rewritten(_wrong_disposition),
+    ),
 ]
