@@ -7,11 +7,16 @@ to fix.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
+from hypothesis.configuration import set_hypothesis_home_dir
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -27,6 +32,21 @@ from conformance.runner import ConformanceSession, SetupError, select_rules
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Check an implementation of the Craftkit Shares & delivery API against openapi.yaml."""
+    _keep_hypothesis_out_of_the_current_folder()
+
+
+def _keep_hypothesis_out_of_the_current_folder() -> None:
+    """Hypothesis keeps its caches in ``./.hypothesis``: an implementer's checkout, here.
+
+    The command runs against servers, not code under test, so nothing in those caches is
+    worth keeping: they go to a temporary folder, removed at exit, unless
+    ``HYPOTHESIS_STORAGE_DIRECTORY`` names one.
+    """
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    folder = tempfile.mkdtemp(prefix="craftkit-conformance-hypothesis-")
+    set_hypothesis_home_dir(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 @main.command()
@@ -103,8 +123,17 @@ def _run_rules(session: ConformanceSession, rules: list[Rule], console: Console)
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a .json or .md report.",
 )
+@click.option(
+    "--fail-fast",
+    is_flag=True,
+    help="Stop at the first departure (by default every departure is reported, each once).",
+)
 def diff(
-    reference_url: str | None, junit_xml: Path | None, report_path: Path | None, **values: Any
+    reference_url: str | None,
+    junit_xml: Path | None,
+    report_path: Path | None,
+    fail_fast: bool,
+    **values: Any,
 ) -> None:
     """Run the same sequences against BASE_URL and the reference mock; show where they differ.
 
@@ -127,7 +156,7 @@ def diff(
             reference_config = RunConfig(
                 base_url=reference, profile=config.profile, seed=config.seed
             )
-            result = run_lockstep(config, reference_config)
+            result = run_lockstep(config, reference_config, fail_fast=fail_fast)
     except SetupError as exc:
         console.print(f"[bold red]cannot run:[/] {exc}")
         sys.exit(2)

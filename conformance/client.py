@@ -7,11 +7,14 @@ to it, the response received, and a curl line per request. Requests are paced to
 
 from __future__ import annotations
 
+import hashlib
 import shlex
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,10 +59,10 @@ class Exchange:
                 words += ["-H", f'"Authorization: {_redact(value)}"']
                 continue
             words += ["-H", shlex.quote(f"{name.title()}: {value}")]
-        if self.request_body:
+        if len(self.request_body) > _BODY_LIMIT:  # too long to read: sent from a file, whole
+            words += ["--data-binary", shlex.quote(f"@{_body_file(self.request_body)}")]
+        elif self.request_body:
             text = self.request_body.decode("utf-8", errors="replace")
-            if len(text) > _BODY_LIMIT:
-                text = text[:_BODY_LIMIT] + "…(truncated)"
             words += ["--data-raw", shlex.quote(text)]
         words.append(shlex.quote(self.url))
         return " ".join(words)
@@ -80,8 +83,62 @@ class Exchange:
         content_type = self.response_headers.get("content-type", "")
         if "json" in content_type or "text" in content_type:
             text = self.response_body.decode("utf-8", errors="replace")
-            return text if len(text) <= limit else text[:limit] + "…(truncated)"
+            if len(text) <= limit:
+                return text
+            if "json" in content_type:
+                shortened = _abridged_json(self.response_body, limit)
+                if shortened is not None:
+                    return shortened
+            return text[:limit] + "…(truncated)"
         return f"<{len(self.response_body)} bytes of {content_type or 'unknown type'}>"
+
+
+_LONGEST_STRING = 120
+_MOST_ITEMS = 10
+
+
+def _abridged_json(body: bytes, limit: int) -> str | None:
+    """A long JSON body shortened inside its values, so what is shown is still JSON.
+
+    Long strings keep their start and say how long they were; long arrays their first items
+    and how many more there were. Nothing is cut in the middle of a token. ``None`` when the
+    body does not parse.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+    def shorten(inner: Any, longest: int, most: int) -> Any:
+        if isinstance(inner, str) and len(inner) > longest:
+            return f"{inner[: longest // 2]}…({len(inner)} characters)"
+        if isinstance(inner, list):
+            kept = [shorten(item, longest, most) for item in inner[:most]]
+            return kept + ([f"…({len(inner) - most} more)"] if len(inner) > most else [])
+        if isinstance(inner, dict):
+            return {key: shorten(item, longest, most) for key, item in inner.items()}
+        return inner
+
+    text = ""
+    for longest, most in ((_LONGEST_STRING, _MOST_ITEMS), (40, 3), (16, 1)):
+        text = orjson.dumps(shorten(value, longest, most)).decode()
+        if len(text) <= limit:
+            break
+    return text
+
+
+def _body_file(body: bytes) -> Path:
+    """A request body kept in a file a curl line sends (``--data-binary @file``).
+
+    Named by its digest, so the same body is one file however often it is shown; in the
+    temporary folder, never the current one.
+    """
+    folder = Path(tempfile.gettempdir()) / "craftkit-conformance-bodies"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / f"{hashlib.sha256(body).hexdigest()[:32]}.body"
+    if not path.exists():
+        path.write_bytes(body)
+    return path
 
 
 def _redact(value: str) -> str:

@@ -68,6 +68,8 @@ class RunConfig:
     not_ready_render_id: str | None = None
     share_base_url: str | None = None
     read_only: bool = False
+    keep: bool = False
+    """On the mock, keep the run's projects, so the report's curl lines still run."""
     max_rps: float | None = None
     profile: Profile = PROFILES["default"]
     seed: int = DEFAULT_SEED

@@ -16,7 +16,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-DECISIONS_PAGE = "docs/decisions.md"
+import craftkit_spec
+
+DECISIONS_PAGE = craftkit_spec.DECISIONS_RECORD
 """The decision record, in this repository and on the docs site (``decisions.html``)."""
 
 _CITED = re.compile(r"seed \d{3}|notes A\b|openapi\.yaml|assumption|notes B\.\d+(?:\s*,\s*B\.\d+)*")
@@ -63,11 +65,8 @@ class Judgement:
 
 
 def _linked(source: str) -> str:
-    if source.startswith("notes B."):
-        return (
-            f"{source} ({DECISIONS_PAGE}#{source.removeprefix('notes ').lower().replace('.', '')})"
-        )
-    return source
+    anchor = craftkit_spec.decision_anchor(source)
+    return f"{source} ({DECISIONS_PAGE}#{anchor})" if anchor else source
 
 
 def judge(sources: Iterable[str]) -> Judgement:

@@ -77,6 +77,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "share-base-url", "share_base_url", "Where share links are served, if not at shareUrl."
     ),
     RunOption("read-only", "read_only", "Create nothing: only rules that read run.", "flag", False),
+    RunOption(
+        "keep",
+        "keep",
+        "On the mock, keep the projects the run made, so the report's curl lines run as printed.",
+        "flag",
+        False,
+    ),
     RunOption("max-rps", "max_rps", "Requests per second at most.", "float", minimum=0.1),
     RunOption("profile", "profile", "How much to try.", "profile", PROFILES["default"]),
     RunOption("seed", "seed", "Replay a run.", "int", DEFAULT_SEED),

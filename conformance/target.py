@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,8 @@ from conformance.client import RecordingClient, Transcript
 from conformance.config import RunConfig
 
 RESEND_TEST_RECIPIENT = "delivered+craftkit-conformance@resend.dev"
+VISITORS = ("203.0.113.7", "203.0.113.8", "203.0.113.7")
+"""Addresses a link is opened from (documentation addresses, RFC 5737): two, one twice."""
 
 
 @functools.cache
@@ -275,6 +279,30 @@ class Target:
         """Note a share the suite made, to revoke at the end."""
         self.created_shares.append((render_id, share_id, key or self.key or ""))
 
+    def _kept(self) -> str:
+        """The run's projects left on the mock (``--keep``), and how to use and remove them.
+
+        The curl lines read the key from ``$CRAFTKIT_API_KEY``; the keys go to a file only
+        its owner can read (never into the report), which sets it to the run's own key.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="craftkit-conformance-kept-"))
+        keys = folder / "keys.env"
+        lines = []
+        for key, project_id in self.projects.items():
+            own = key == self.key
+            lines.append(
+                f"{'' if own else '# '}export CRAFTKIT_API_KEY={key}  # project {project_id}"
+                + ("" if own else " (the run's other project)")
+            )
+        keys.touch(mode=0o600)
+        keys.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        projects = ", ".join(sorted(set(self.projects.values())))
+        return (
+            f"kept {len(set(self.projects.values()))} project(s) on the mock (--keep): "
+            f"{projects}; `. {keys}` sets $CRAFTKIT_API_KEY for the curl lines; "
+            f"remove a project with curl -X DELETE {self.config.base_url}/_mock/projects/<id>"
+        )
+
     def restore(self) -> str:
         """Leave the target as found; what was done, for the report.
 
@@ -297,7 +325,10 @@ class Target:
                 problems.append(f"{answer.summary()}: {answer.body_text(200)}")
             return answer.status
 
-        if self.is_mock:
+        if self.is_mock and self.config.keep:
+            done = self._kept()
+            self.projects.clear()
+        elif self.is_mock:
             projects = sorted(set(self.projects.values()))
             gone = [
                 delete(f"/_mock/projects/{project_id}", headers=control_headers())

@@ -15,6 +15,11 @@ import craftkit_spec
 
 SAMPLE_LANGUAGES = {"curl": "bash", "Node.js": "js", "Python": "python"}
 
+DECISIONS_RECORD = craftkit_spec.DECISIONS_RECORD
+"""The decision record, published beside the operation pages as ``decisions.html``."""
+DECISIONS_LINK = "../decisions.html"
+"""Where an operation page (in ``operations/``) finds the record's entries."""
+
 
 @dataclass(frozen=True)
 class Page:
@@ -197,7 +202,8 @@ def operation_page(spec: Mapping[str, Any], operation: craftkit_spec.Operation) 
         ]
     sources = definition.get("x-source", [])
     if sources:  # a quiet note for the writers who keep these pages true to their sources
-        lines += ["---", "", f"<small>Sources: {', '.join(sources)}.</small>", ""]
+        cited = ", ".join(craftkit_spec.link_decisions(str(s), DECISIONS_LINK) for s in sources)
+        lines += ["---", "", f"*Sources: {cited}.*", ""]
     return Page(
         operation.operation_id,
         definition["summary"],

@@ -3,8 +3,10 @@
 ``DIR/index.html`` links three things: the interactive reference (Redoc, every operation,
 field, error and sample on one page, served from the site itself, no CDN), one Markdown page
 per operation in the shape of the seed pages (with an HTML rendering of each), and a page
-on the mock's control API and how to use the mock from a partner's tests. Everything is read
-from the specs; nothing here restates a field or a code.
+on the mock's control API and how to use the mock from a partner's tests, and the decision
+record (``docs/decisions.md``: what the contract leaves open and what was chosen), which the
+operation pages link their sources to. Everything is read from the specs and that record;
+nothing here restates a field or a code.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 import craftkit_spec
-from craftkit_docs.pages import Page, mock_page, operation_page
+from craftkit_docs.pages import DECISIONS_RECORD, Page, mock_page, operation_page
 from craftkit_docs.redoc import BundleMissingError, find_redoc_bundle
 
 REDOC_OPTIONS = {
@@ -93,11 +95,14 @@ def build_site(out: Path, bundle: Path | None = None) -> list[Path]:
             target.write_text(text, encoding="utf-8")
             written.append(target)
     mock_markdown = mock_page(control)
+    decisions = craftkit_spec.spec_path(DECISIONS_RECORD).read_text(encoding="utf-8")
     files = {
         "reference.html": _redoc_page(spec["info"]["title"], craftkit_spec.load_raw()),
         "control.html": _redoc_page(control["info"]["title"], control),
         "mock.md": mock_markdown,
         "mock.html": _html_page("Using the mock", mock_markdown),
+        "decisions.md": decisions,
+        "decisions.html": _html_page("Decision record", decisions),
         "index.html": _index(spec, pages),
     }
     for name, text in files.items():
@@ -122,7 +127,9 @@ def _index(spec: Mapping[str, Any], pages: list[Page]) -> str:
         "and sample.</li>\n"
         '<li><a href="mock.html">The reference mock</a>: its control API and how to test '
         "against it "
-        '(<a href="control.html">control API reference</a>).</li>\n</ul>\n'
+        '(<a href="control.html">control API reference</a>).</li>\n'
+        '<li><a href="decisions.html">Decision record</a>: what the public material leaves '
+        "open, what the mock chose, and what a deployment may do instead.</li>\n</ul>\n"
         f"<h2>Operations</h2>\n<table><tr><th>Method</th><th>Path</th><th>Page</th></tr>\n{rows}\n</table>\n"
         "</body></html>\n"
     )

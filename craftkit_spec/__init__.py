@@ -3,10 +3,12 @@
 The mock server, the conformance suite, the docs and the tests all learn the API from this
 package, so none of them keeps a second, hand-written copy of a field list or an error code:
 ``loading`` finds and parses the spec files, ``schemas`` looks inside their JSON Schemas,
-``operations`` walks their operations and error codes, and ``facts`` gives the values code
-needs (limits, enumerations, the rules' numbers and words).
+``operations`` walks their operations and error codes, ``facts`` gives the values code
+needs (limits, enumerations, the rules' numbers and words), and ``decisions`` says where
+the decision record that ``x-source`` cites is.
 """
 
+from craftkit_spec.decisions import DECISIONS_RECORD, decision_anchor, link_decisions
 from craftkit_spec.facts import (
     body_limit,
     component,
@@ -30,11 +32,13 @@ from craftkit_spec.schemas import (
 )
 
 __all__ = [
+    "DECISIONS_RECORD",
     "Operation",
     "body_limit",
     "branches",
     "component",
     "control_component",
+    "decision_anchor",
     "declared_properties",
     "dedup_window_seconds",
     "enum",
@@ -45,6 +49,7 @@ __all__ = [
     "header_parameter",
     "item_schema",
     "iter_operations",
+    "link_decisions",
     "load_raw",
     "load_resolved",
     "merged",

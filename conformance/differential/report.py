@@ -13,7 +13,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 from rich.console import Console
-from rich.table import Table
 
 from conformance.client import Exchange
 from conformance.differential.lockstep import DiffResult
@@ -42,6 +41,7 @@ def as_data(result: DiffResult) -> dict[str, Any]:
         "requests": result.requests,
         "seconds": round(result.seconds, 1),
         "cleanup": result.cleanup,
+        "untested": result.untested,
         "divergences": [
             {
                 "title": d.title,
@@ -56,6 +56,7 @@ def as_data(result: DiffResult) -> dict[str, Any]:
                 ],
                 "target": _side(d.target),
                 "reference": _side(d.reference),
+                **({"replay": d.replay} if d.replay else {}),
             }
             for d in result.divergences
         ],
@@ -110,6 +111,11 @@ def as_markdown(result: DiffResult) -> str:
                 "```",
                 "",
             ]
+        if d.replay:
+            lines += ["Replay (the requests at once):", "", "```sh", d.replay, "```", ""]
+    if result.untested:
+        lines += ["", "Not compared against this target:", ""]
+        lines += [f"- {reason}" for reason in result.untested]
     lines += ["", f"Cleanup: {result.cleanup}"]
     return "\n".join(lines) + "\n"
 
@@ -135,7 +141,7 @@ def write_junit(result: DiffResult, path: Path) -> None:
         ElementTree.SubElement(suite, "testcase", classname="diff", name="no divergence")
     for d in result.divergences:
         case = ElementTree.SubElement(suite, "testcase", classname="diff", name=d.title)
-        text = "\n".join([*d.sequence, "", d.target.curl(), d.reference.curl()])
+        text = "\n".join([*d.sequence, "", d.replay or d.target.curl(), d.reference.curl()])
         if d.decision:
             skipped = ElementTree.SubElement(case, "skipped", message=d.verdict)
             skipped.text = text
@@ -150,16 +156,25 @@ def print_report(result: DiffResult, console: Console) -> None:
     for d in result.divergences:
         style = "yellow" if d.decision else "bold red"
         console.rule(f"[{style}]{'DECISION' if d.decision else 'DEPARTURE'}[/] {d.title}")
-        console.print(d.verdict)
-        console.print("\n".join(d.sequence), highlight=False)
-        table = Table("where", "target", "reference")
+        console.print(d.verdict, highlight=False, soft_wrap=True)
+        console.print("\n".join(d.sequence), highlight=False, markup=False, soft_wrap=True)
+        # Lines, not a table: a table's cells wrap inside a value, and values are JSON.
         for where, ours, theirs in d.differences:
-            table.add_row(where, repr(ours), repr(theirs))
-        console.print(table)
+            console.print(
+                f"  {where}: target {ours!r}, reference {theirs!r}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         for label, exchange in (("target", d.target), ("reference", d.reference)):
             console.print(f"[bold]{label}[/]: {exchange.summary()}", highlight=False)
-            console.print(exchange.body_text(600), highlight=False, markup=False)
+            console.print(exchange.body_text(600), highlight=False, markup=False, soft_wrap=True)
             console.print(exchange.curl(), highlight=False, markup=False, soft_wrap=True)
+        if d.replay:
+            console.print("[bold]replay, the requests at once[/]:")
+            console.print(d.replay, highlight=False, markup=False, soft_wrap=True)
+    for reason in result.untested:
+        console.print(f"[yellow]not compared[/]: {reason}")
     verdict = "[green]no departure[/]" if result.passed else "[bold red]departures found[/]"
     console.print(f"{verdict}: {_summary(result)}")
     console.print(f"Cleanup: {result.cleanup}", highlight=False)

@@ -23,7 +23,7 @@ from conformance.differential.lockstep import Diverged, Lockstep, Side
 from conformance.differential.normal import (
     Correlator,
 )
-from conformance.differential.verdict import is_whole_pdf
+from conformance.differential.verdict import error_code, is_whole_pdf
 from conformance.target import RESEND_TEST_RECIPIENT
 
 
@@ -55,7 +55,8 @@ def read_steps(run: Lockstep) -> None:
     """The steps that change nothing: each error on purpose, and a read of the render."""
     for kind in sorted(_ERRORS):
         operation_path, method, act = _ERRORS[kind]
-        run.both(f"error_on_purpose({kind!r})", operation_path, method, act)
+        allowed = _ERRORS_ALLOWED.get(kind)
+        run.both(f"error_on_purpose({kind!r})", operation_path, method, act, allowed=allowed)
     if email_is_on(run):
         # With email off, which refusal comes first is each deployment's own (notes B.2).
         run.both(
@@ -142,6 +143,15 @@ def compare_lists(run: Lockstep) -> None:
     run.both("list_shares()", "/v1/renders/{id}/shares", "get", listing)
     run.log.pop()  # a check after a step, not a step of its own
     run.steps -= 1
+    if run.target.not_ready is not None:
+
+        def other_listing(side: Side) -> Exchange:
+            return side.call("GET", f"/v1/renders/{side.not_ready}/shares")
+
+        # Another render of the project lists none of the sequence's shares.
+        run.both("list_shares() of another render", "/v1/renders/{id}/shares", "get", other_listing)
+        run.log.pop()
+        run.steps -= 1
 
 
 Made = dict[str, tuple[str, str]]
@@ -193,6 +203,24 @@ def _on_render(
     )
 
 
+Allowed = tuple[str, Callable[[Exchange], bool]] | None
+"""A step's own decision and what its other choice looks like (``Lockstep.both``)."""
+
+
+def _email_off_first(answer: Exchange) -> bool:
+    """A deployment without email refusing before it looks at the render (notes B.14)."""
+    return answer.status == 503 and error_code(answer) == "email_not_configured"
+
+
+def _another_4xx(answer: Exchange) -> bool:
+    """A body not sent as JSON refused with another 4xx (notes B.13)."""
+    return 400 <= answer.status < 500
+
+
+_EMAIL_OFF_FIRST: Allowed = ("notes B.14", _email_off_first)
+BAD_EXPIRIES: tuple[object, ...] = (1798761599, "2026-12-31 23:59:59Z", "2026-12-31")
+"""``expiresAt`` values that are no ISO 8601 date-time with a zone (notes B.17)."""
+
 _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
     **{
         f"no key: {method} {path}": (
@@ -242,6 +270,25 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
             headers={"Content-Type": "text/plain"},
         ),
     ),
+    "a body that is not JSON, sent as JSON": (
+        "/v1/renders/{id}/shares",
+        "post",
+        lambda side: side.session.client.request(
+            "POST",
+            f"/v1/renders/{side.render}/shares",
+            key=side.session.target.key,
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        ),
+    ),
+    **{
+        f"an expiresAt that is no ISO 8601 date-time ({value!r})": (
+            "/v1/renders/{id}/shares",
+            "post",
+            _on_render("POST", "/shares", {"expiresAt": value}),
+        )
+        for value in BAD_EXPIRIES
+    },
     "an unknown event type": (
         "/v1/renders/{id}/events",
         "post",
@@ -258,6 +305,12 @@ _ERRORS: dict[str, tuple[str, str, Callable[[Side], Exchange]]] = {
     ),
 }
 """Errors on purpose: where each is declared, and the request that provokes it."""
+
+_ERRORS_ALLOWED: dict[str, Allowed] = {
+    "a body that is not JSON": ("notes B.13", _another_4xx),
+    "unknown render: POST /v1/renders/{id}/email": _EMAIL_OFF_FIRST,
+}
+"""The errors on purpose a deployment may answer otherwise, and how (their decisions)."""
 
 
 def since(exchange: Exchange, before: dict[str, Any]) -> Exchange:
@@ -331,13 +384,17 @@ def keyed_call(
     return act
 
 
-def _submit(side: Side, key: str) -> Exchange:
-    """The side's template rendered with its data, under an idempotency key."""
+def _submit(side: Side, key: str, api_key: str | None = None) -> Exchange:
+    """The side's template rendered with its data, under an idempotency key.
+
+    With ``api_key`` (another project's), as that project.
+    """
     assert side.template is not None
     slug, data = side.template
-    return side.call(
+    return side.session.client.request(
         "POST",
         f"/v1/templates/{slug}/render",
+        key=api_key or side.session.target.key,
         json={"data": data},
         headers={"Idempotency-Key": key},
     )
@@ -356,6 +413,13 @@ def submit_render(run: Lockstep, replay: bool) -> str:
             "post",
             lambda side: _progress_hidden(_submit(side, key)),
         )
+        if run.target.session.target.other_key and run.target.session.target.is_mock:
+            run.both(
+                "submit_render() with the same key from another project",
+                "/v1/templates/{slug}/render",
+                "post",
+                lambda side: _progress_hidden(_submit(side, key, side.session.target.other_key)),
+            )
     return key
 
 

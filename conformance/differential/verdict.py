@@ -25,6 +25,8 @@ from conformance.differential.normal import (
     opposite_order,
     without_fields,
 )
+from conformance.judge import cited, is_decision
+from conformance.judge import judge as judge_sources
 
 
 @functools.cache
@@ -54,9 +56,11 @@ def known_codes() -> tuple[list[str], str]:
 
 
 def _judged(sources: list[str]) -> tuple[str, bool]:
+    """The sources as cited, and whether they make the difference a choice (the one judge)."""
     if not sources:
         return "the spec's declared behaviour", False
-    return ", ".join(sources), all(s.startswith("notes B.") for s in sources)
+    judgement = judge_sources([s for source in sources for s in cited(source)] or sources)
+    return ", ".join(sources), not judgement.departs
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def judge(
     """
     if (reference_status < 400) != (target_status < 400):
         operation = _paths().get(operation_path, {}).get(method.lower(), {})
-        facts = [str(s) for s in operation.get("x-source", []) if not str(s).startswith("notes B.")]
+        facts = [str(s) for s in operation.get("x-source", []) if not is_decision(str(s))]
         return ", ".join(facts) or "the operation's declared behaviour", False
     response = _response(operation_path, method, reference_status)
     if difference is not None and difference.extra:
@@ -135,6 +139,20 @@ def documented_headers(operation_path: str, method: str, status: int) -> tuple[s
     return tuple(operation.get("responses", {}).get(str(status), {}).get("headers", {}))
 
 
+def stated_headers(operation_path: str, method: str, status: int) -> tuple[str, ...]:
+    """The documented headers whose value the spec states, not only their presence.
+
+    A ``pattern``, ``const`` or ``enum`` states it: their values are compared too.
+    """
+    operation = _paths().get(operation_path, {}).get(method.lower(), {})
+    headers = operation.get("responses", {}).get(str(status), {}).get("headers", {})
+    return tuple(
+        name
+        for name, header in headers.items()
+        if {"pattern", "const", "enum"} & set(craftkit_spec.merged(header.get("schema", {})))
+    )
+
+
 def compare(
     target: Correlator,
     reference: Correlator,
@@ -142,11 +160,14 @@ def compare(
     theirs: Exchange,
     documented: tuple[str, ...] = (),
     step: str = "",
+    stated: tuple[str, ...] = (),
 ) -> Difference | None:
     """How the two answers of one step differ in normal form; ``None`` when they agree.
 
     ``documented`` names the headers the spec gives this answer: each must be present on
-    both sides or on neither (values such as a length or a wait are each side's own).
+    both sides or on neither (values such as a length or a wait are each side's own), and
+    those of ``stated``, whose value the spec states (``Content-Disposition``), must have
+    the same value once ids are correlated.
     ``step`` names where timestamps were met, for the report.
     """
     if ours.status != theirs.status:
@@ -157,6 +178,17 @@ def compare(
             return Difference(
                 "a documented header differs", [(f"header {name}", *present)], header=name
             )
+        if all(present) and name in stated:
+            values = (
+                target.text(ours.response_headers[name.lower()], f"header {name}"),
+                reference.text(theirs.response_headers[name.lower()], f"header {name}"),
+            )
+            if values[0] != values[1]:
+                return Difference(
+                    "a documented header's value differs",
+                    [(f"header {name}", *values)],
+                    header=name,
+                )
     ours_type = ours.response_headers.get("content-type", "").split(";")[0]
     theirs_type = theirs.response_headers.get("content-type", "").split(";")[0]
     if ours_type != theirs_type:

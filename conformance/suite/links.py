@@ -10,6 +10,7 @@ from conformance.context import Context
 from conformance.failures import expect, expect_status, skip
 from conformance.rules import rule
 from conformance.suite.downloads import check_pdf
+from conformance.target import VISITORS
 
 WINDOW = craftkit_spec.dedup_window_seconds()
 WINDOW_MINUTES = WINDOW // 60
@@ -99,16 +100,29 @@ def revoked_link(ctx: Context) -> None:
 )
 def expired_link(ctx: Context) -> None:
     render_id = ctx.target.render()
-    created = ctx.create_share(render_id, expiresAt="2001-01-01T00:00:00Z")
+    made = ctx.call(
+        "POST",
+        f"/v1/renders/{render_id}/shares",
+        json={"expiresAt": "2001-01-01T00:00:00Z"},
+    )
+    created = expect_status(made, 201, "creating a share that expired already", "notes B.3")
+    ctx.target.remember_share(render_id, created["id"], ctx.target.key)
     gone = ctx.open_link(ctx.share_url(created))
-    expect(gone.status == 404, f"an expired link answers {gone.status}", "HTTP 404", gone)
-    row = next(r for r in ctx.list_shares(render_id) if r["id"] == created["id"])
+    expect(
+        gone.status == 404, f"an expired link answers {gone.status}", "HTTP 404", gone, "seed 000"
+    )
+    row = next((r for r in ctx.list_shares(render_id) if r["id"] == created["id"]), None)
+    expect(row is not None, "an expired share is left out of the list", "listed", None, "notes B.4")
+    assert row is not None
     expect(
         row["revokedAt"] is None,
         "an expired share shows revokedAt",
         "null (expired is not revoked)",
+        None,
+        "notes B.4",
     )
-    expect_status(ctx.revoke(render_id, created["id"]), 200, "revoking an expired share once")
+    revoked = ctx.revoke(render_id, created["id"])
+    expect_status(revoked, 200, "revoking an expired share once", "notes B.4")
 
 
 @rule(
@@ -214,7 +228,7 @@ def click_window(ctx: Context) -> None:
 def click_per_address(ctx: Context) -> None:
     render_id = ctx.target.render()
     created = ctx.create_share(render_id)
-    for address in ("203.0.113.7", "203.0.113.8", "203.0.113.7"):
+    for address in VISITORS:
         page = ctx.client.request(
             "GET", ctx.share_url(created), headers={"X-Forwarded-For": address}
         )

@@ -249,6 +249,24 @@ _CASE = re.compile(r"^\d+\. Test Case ID: \S+$", re.MULTILINE)
 _FILTERED = re.compile(r"'([A-Za-z0-9-]+): \[Filtered\]'")
 
 
+def _received(lines: list[str]) -> str:
+    """The answer's status line and its body: the field and reason that make it actionable.
+
+    Schemathesis prints the body indented in backticks after ``[400] Bad Request:``, up to
+    ``Reproduce with:``.
+    """
+    start = next((i for i, line in enumerate(lines) if re.match(r"^\[\d{3}\]", line)), None)
+    if start is None:
+        return ""
+    body: list[str] = []
+    for line in lines[start + 1 :]:
+        if line.startswith("Reproduce with") or line.startswith("curl "):
+            break
+        if line:
+            body.append(line.strip("`"))
+    return " ".join([lines[start], *body])
+
+
 def parse_findings(output: str) -> list[Finding]:
     """Every failing case of a schemathesis run's text output, one finding each.
 
@@ -265,7 +283,7 @@ def parse_findings(output: str) -> list[Finding]:
             checks = tuple(line[2:] for line in lines if line.startswith("- "))
             first_check = next((i for i, line in enumerate(lines) if line.startswith("- ")), 0)
             detail = next((line for line in lines[first_check + 1 :] if line), "")
-            received = next((line for line in lines if re.match(r"^\[\d{3}\]", line)), "")
+            received = _received(lines)
             curl = next((line for line in lines if line.startswith("curl ")), "")
             curl = curl.replace(
                 "'Authorization: [Filtered]'", '"Authorization: Bearer $CRAFTKIT_API_KEY"'

@@ -14,6 +14,7 @@ import concurrent.futures
 import functools
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 import time
@@ -107,16 +108,28 @@ _drawers: concurrent.futures.ProcessPoolExecutor | None = None
 mock it serves (tests build many): a process pool is the process's, as a thread pool is."""
 
 
+_drawers_owner = 0
+"""The process that made ``_drawers``: a child forked from it inherits a pool it cannot use."""
+
+
 def _drawers_for_this_process() -> concurrent.futures.Executor:
-    global _drawers  # one pool per process, made on first use
-    if _drawers is None:
+    global _drawers, _drawers_owner  # one pool per process, made on first use
+    if _drawers is None or _drawers_owner != os.getpid():
         _drawers = concurrent.futures.ProcessPoolExecutor(
             DRAWS_AT_ONCE,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_drawer_started,
             initargs=(os.getpid(),),
         )
+        _drawers_owner = os.getpid()
         atexit.register(_drawers.shutdown, cancel_futures=True)  # before modules go
+        # A multiprocessing worker (a benchmark's, a test runner's) runs no atexit hooks: it
+        # joins its children as it ends, and would wait for these forever. Its finalizers
+        # with a priority run first, so the pool is shut down there too, before its queues
+        # close (their own finalizers have priority 10).
+        multiprocessing.util.Finalize(
+            None, _drawers.shutdown, kwargs={"cancel_futures": True}, exitpriority=100
+        )
     return _drawers
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,6 +81,8 @@ def test_a_schemathesis_finding_is_reported_as_the_failing_case_with_a_runnable_
     assert "reproduce: curl" in outcome.evidence
     assert '"Authorization: Bearer $CRAFTKIT_API_KEY"' in outcome.evidence
     assert "[Filtered]" not in outcome.evidence
+    # The answer the finding is about, body and all (not only "[404] Not Found:").
+    assert re.search(r'\[404\] Not Found: \{"code": ?"not_found"', outcome.evidence)
     assert outcome.exchanges == ()  # not the suite's own unrelated calls
 
 

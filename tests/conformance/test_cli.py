@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,6 +90,63 @@ def test_a_broken_variant_exits_1_with_a_report_that_reproduces_it(tmp_path: Pat
         assert "the second revoke" in text
         assert 'curl -i -X DELETE -H "Authorization: Bearer $CRAFTKIT_API_KEY"' in text
         assert "expected:   HTTP 404" in text or "HTTP 404" in text
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["kept", "deleted"])
+def test_with_keep_the_reports_curl_line_replays_on_the_mock(tmp_path: Path, keep: bool) -> None:
+    """Without ``--keep`` the run's projects are gone, and so is what its curl lines name."""
+    variant = next(v for v in VARIANTS if v.breaks == "SHARE-REVOKE-ONCE")
+    report = tmp_path / "report.json"
+    with serve(variant.build()) as base_url:
+        result = conformance(
+            "run",
+            "--base-url",
+            base_url,
+            "--profile",
+            "quick",
+            "--rule",
+            "SHARE-REVOKE-ONCE",
+            "--report",
+            str(report),
+            *(["--keep"] if keep else []),
+        )
+        assert result.returncode == 1
+        data = json.loads(report.read_text())
+        [failed] = [r for r in data["rules"] if r["outcome"] == "failed"]
+        curl = [r["curl"] for r in failed["requests"] if r["curl"].startswith("curl -i -X DELETE")][
+            -1
+        ]
+        found = re.search(r"`\. (\S+/keys\.env)`", data["cleanup"])
+        assert (found is not None) == keep, data["cleanup"]
+        setup = f". {found.group(1)} && " if found else "CRAFTKIT_API_KEY=gone && "
+        if found:
+            assert oct(Path(found.group(1)).stat().st_mode & 0o777) == "0o600"
+            assert "ck_" not in report.read_text(), "keys stay out of the report"
+        replayed = subprocess.run(
+            ["bash", "-c", setup + curl], capture_output=True, text=True, check=False
+        )
+    status = replayed.stdout.splitlines()[0] if replayed.stdout else replayed.stderr
+    # The broken variant answers the repeated revoke 200 again; a deleted project's key is 401.
+    assert (" 200" in status) if keep else (" 401" in status), status
+
+
+def test_a_run_writes_nothing_into_the_current_folder(tmp_path: Path) -> None:
+    """The state model runs hypothesis in this process: its caches must not land here."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    with serve(create_app()) as base_url:
+        result = conformance(
+            "run",
+            "--base-url",
+            base_url,
+            "--profile",
+            "quick",
+            "--rule",
+            "STATE-MODEL",
+            cwd=checkout,
+        )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert sorted(path.name for path in checkout.iterdir()) == []
 
 
 def _closed_port() -> int:

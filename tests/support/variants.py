@@ -429,7 +429,12 @@ class _RacyRevoke:
                 None,
             )
             share = owner.shares.get(match.group(2)) if owner is not None else None
-            if owner is not None and share is not None and share.revoked_at is None:
+            if (
+                owner is not None
+                and share is not None
+                and share.render_id == match.group(1)
+                and share.revoked_at is None
+            ):
                 view = await store._view(owner.project.id)
                 assert view is not None
                 await asyncio.sleep(0.05)  # the window another request slips through

@@ -1,0 +1,133 @@
+"""``run`` and ``diff`` on the same mutants: what each notices, and why each survivor lives.
+
+    .venv/bin/python bench/kill_rates.py [--jobs 2] [--write] [--kind K ...] [--only ID ...]
+
+Every mutant of ``tests/support/mutants.py`` (the generated ones and the hand-written
+variants of ``tests/support/variants.py``, the blind spots of issue #20 among them) is served
+on loopback; ``craftkit-conformance run --profile quick`` (SPEC-FUZZ left out for time) and
+``craftkit-conformance diff --profile quick`` against a correct mock each judge it. A mutant
+is killed by ``run`` when a rule fails and by ``diff`` when it reports a departure. Prints
+the kill rates side by side by kind and every mutant a side lets through with the reason
+(``--write`` puts the report into BENCHMARKS.md between its markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import write_section
+
+from conformance.config import PROFILES, RunConfig
+from conformance.differential.machine import run_lockstep
+from mock_server import create_app
+from mock_server.testing import serve
+from tests.support.mutants import UNOBSERVABLE, generate, judge
+
+MARK_BEGIN = "<!-- kill-rates:begin -->"
+MARK_END = "<!-- kill-rates:end -->"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What each side made of one mutant."""
+
+    mutant_id: str
+    kind: str
+    run_failed: tuple[str, ...]
+    diff: str
+    """``departure``, ``decision:<source>`` (only a legitimate difference) or ``unnoticed``."""
+
+
+def _diff(mutant_id: str) -> str:
+    mutant = next(m for m in generate() if m.id == mutant_id)
+    quick = PROFILES["quick"]
+    with serve(mutant.build()) as target, serve(create_app()) as reference:
+        try:
+            result = run_lockstep(
+                RunConfig(base_url=target, profile=quick),
+                RunConfig(base_url=reference, profile=quick),
+            )
+        except Exception as exc:  # a run the mutant broke is not a finding
+            return f"unnoticed (the run stopped: {exc!r})"
+    if not result.passed:
+        return "departure"
+    if result.divergences:
+        return "decision:" + ", ".join(sorted({d.source for d in result.divergences}))
+    return "unnoticed"
+
+
+def _judge(mutant_id: str) -> Outcome:
+    """Both sides on one mutant, in a worker process (mutants are built there, not pickled)."""
+    mutant = next(m for m in generate() if m.id == mutant_id)
+    verdict = judge(mutant, exclude=("SPEC-FUZZ",))
+    return Outcome(mutant.id, mutant.kind, verdict.killed_by, _diff(mutant_id))
+
+
+def _why(outcome: Outcome, side: str) -> str:
+    if side == "diff" and outcome.diff.startswith("decision:"):
+        return f"reported as a decision taken otherwise ({outcome.diff.removeprefix('decision:')})"
+    return UNOBSERVABLE.get(outcome.mutant_id, "not explained")
+
+
+def report(outcomes: list[Outcome], seconds: float) -> str:
+    """The Markdown section: side by side by kind, then every survivor of each side."""
+    kinds = sorted(Counter(o.kind for o in outcomes))
+    run_killed = {o.mutant_id for o in outcomes if o.run_failed}
+    diff_killed = {o.mutant_id for o in outcomes if o.diff == "departure"}
+    total = len(outcomes)
+    lines = [
+        f"Measured {time.strftime('%Y-%m-%d')}: `run --profile quick` (SPEC-FUZZ left out) and "
+        f"`diff --profile quick` on the same {total} mutants, {seconds:.0f} s in all. "
+        f"`run` killed {len(run_killed)} ({100 * len(run_killed) / total:.1f}%), `diff` "
+        f"{len(diff_killed)} ({100 * len(diff_killed) / total:.1f}%), either "
+        f"{len(run_killed | diff_killed)}.",
+        "",
+        "| kind | mutants | run | diff | either | neither |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind in kinds:
+        ids = {o.mutant_id for o in outcomes if o.kind == kind}
+        lines.append(
+            f"| {kind} | {len(ids)} | {len(ids & run_killed)} | {len(ids & diff_killed)} | "
+            f"{len(ids & (run_killed | diff_killed))} | {len(ids - run_killed - diff_killed)} |"
+        )
+    for side, killed in (("run", run_killed), ("diff", diff_killed)):
+        survivors = [o for o in outcomes if o.mutant_id not in killed]
+        lines += ["", f"Survivors of `{side}` ({len(survivors)}):", ""]
+        lines += [f"- `{o.mutant_id}`: {_why(o, side)}" for o in survivors] or ["- none"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Judge the mutants (``--jobs`` at a time) and print (or write) the report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", action="append", default=[], help="A mutant id (repeatable).")
+    parser.add_argument(
+        "--kind", action="append", default=[], help="Only mutants of this kind (repeatable)."
+    )
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    options = parser.parse_args()
+    ids = options.only or [m.id for m in generate() if not options.kind or m.kind in options.kind]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(options.jobs) as pool:
+        outcomes = list(pool.map(_judge, ids))
+    text = report(outcomes, time.perf_counter() - start)
+    print(text)
+    if options.write:
+        write_section(MARK_BEGIN, MARK_END, text)
+
+
+if __name__ == "__main__":
+    main()
