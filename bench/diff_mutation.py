@@ -28,28 +28,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run import write_section
 
 from conformance.config import PROFILES, RunConfig
+from conformance.differential.lockstep import DiffResult
 from conformance.differential.machine import run_lockstep
 from mock_server import create_app
 from mock_server.testing import serve
-from tests.support.mutants import UNOBSERVABLE, generate
+from tests.support.mutants import UNOBSERVABLE, Mutant, generate
 
 MARK_BEGIN = "<!-- diff-mutation:begin -->"
 MARK_END = "<!-- diff-mutation:end -->"
 
 
-def outcome(mutant_id: str, profile: str) -> tuple[str, str, str]:
-    """Compare one mutant (built in the worker) with a correct mock: (id, kind, outcome:source)."""
-    mutant = next(m for m in generate() if m.id == mutant_id)
+def compared(mutant: Mutant, profile: str) -> DiffResult | Exception:
+    """``diff`` of one mutant against a correct mock, or what stopped the run."""
     chosen = PROFILES[profile]
     with serve(mutant.build()) as target, serve(create_app()) as reference:
         try:
-            result = run_lockstep(
+            return run_lockstep(
                 RunConfig(base_url=target, profile=chosen),
                 RunConfig(base_url=reference, profile=chosen),
             )
         except Exception as exc:  # a run the mutant broke is not a finding
-            print(f"{mutant.id}: the run stopped: {exc!r}", file=sys.stderr)
-            return mutant.id, mutant.kind, "unnoticed:"
+            return exc
+
+
+def outcome(mutant_id: str, profile: str) -> tuple[str, str, str]:
+    """Compare one mutant (built in the worker) with a correct mock: (id, kind, outcome:source)."""
+    mutant = next(m for m in generate() if m.id == mutant_id)
+    result = compared(mutant, profile)
+    if isinstance(result, Exception):
+        print(f"{mutant.id}: the run stopped: {result!r}", file=sys.stderr)
+        return mutant.id, mutant.kind, "unnoticed:"
     if not result.passed:
         return mutant.id, mutant.kind, "departure:"
     if result.divergences:

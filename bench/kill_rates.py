@@ -24,13 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from diff_mutation import compared
 from run import write_section
 
-from conformance.config import PROFILES, RunConfig
-from conformance.differential.machine import run_lockstep
-from mock_server import create_app
-from mock_server.testing import serve
-from tests.support.mutants import UNOBSERVABLE, generate, judge
+from tests.support.mutants import UNOBSERVABLE, Mutant, generate, judge
 
 MARK_BEGIN = "<!-- kill-rates:begin -->"
 MARK_END = "<!-- kill-rates:end -->"
@@ -47,17 +44,10 @@ class Outcome:
     """``departure``, ``decision:<source>`` (only a legitimate difference) or ``unnoticed``."""
 
 
-def _diff(mutant_id: str) -> str:
-    mutant = next(m for m in generate() if m.id == mutant_id)
-    quick = PROFILES["quick"]
-    with serve(mutant.build()) as target, serve(create_app()) as reference:
-        try:
-            result = run_lockstep(
-                RunConfig(base_url=target, profile=quick),
-                RunConfig(base_url=reference, profile=quick),
-            )
-        except Exception as exc:  # a run the mutant broke is not a finding
-            return f"unnoticed (the run stopped: {exc!r})"
+def _diff(mutant: Mutant) -> str:
+    result = compared(mutant, "quick")
+    if isinstance(result, Exception):
+        return f"unnoticed (the run stopped: {result!r})"
     if not result.passed:
         return "departure"
     if result.divergences:
@@ -69,7 +59,7 @@ def _judge(mutant_id: str) -> Outcome:
     """Both sides on one mutant, in a worker process (mutants are built there, not pickled)."""
     mutant = next(m for m in generate() if m.id == mutant_id)
     verdict = judge(mutant, exclude=("SPEC-FUZZ",))
-    return Outcome(mutant.id, mutant.kind, verdict.killed_by, _diff(mutant_id))
+    return Outcome(mutant.id, mutant.kind, verdict.killed_by, _diff(mutant))
 
 
 def _why(outcome: Outcome, side: str) -> str:
