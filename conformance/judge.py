@@ -36,8 +36,12 @@ def cited(text: str) -> list[str]:
 
 
 def is_decision(source: str) -> bool:
-    """Whether a source is a decision of Part B or an assumption (a choice, not a fact)."""
-    return source.startswith("notes B.") or source == "assumption"
+    """Whether a source is a decision or an assumption (a choice, not a fact).
+
+    The spec's ``x-sources`` says which; a citation it does not list is held to be a fact.
+    """
+    listed = craftkit_spec.source(source)
+    return listed is not None and listed.kind != "fact"
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,19 @@ The mock server, the conformance suite, the docs and the tests all learn the API
 package, so none of them keeps a second, hand-written copy of a field list or an error code:
 ``loading`` finds and parses the spec files, ``schemas`` looks inside their JSON Schemas,
 ``operations`` walks their operations and error codes, ``facts`` gives the values code
-needs (limits, enumerations, the rules' numbers and words), and ``decisions`` says where
-the decision record that ``x-source`` cites is.
+needs (limits, enumerations, the rules' numbers and words), and ``decisions`` says what
+each citation of an ``x-source`` is (fact, decision or assumption) and links decisions
+to their entry in the decision record.
 """
 
-from craftkit_spec.decisions import DECISIONS_RECORD, decision_anchor, link_decisions
+from craftkit_spec.decisions import (
+    DECISIONS_RECORD,
+    Source,
+    decision_anchor,
+    link_decisions,
+    source,
+    sources,
+)
 from craftkit_spec.facts import (
     body_limit,
     component,
@@ -34,6 +42,7 @@ from craftkit_spec.schemas import (
 __all__ = [
     "DECISIONS_RECORD",
     "Operation",
+    "Source",
     "body_limit",
     "branches",
     "component",
@@ -54,6 +63,8 @@ __all__ = [
     "load_resolved",
     "merged",
     "revoke_reason",
+    "source",
+    "sources",
     "spec_path",
     "timestamp_pattern",
     "undeclared_keys",

@@ -437,7 +437,9 @@ def settle_render(run: Lockstep, key: str) -> None:
     ids: dict[str, str] = {}
     for side in (run.target, run.reference):
         body = _submit(side, key).json()
-        ids[side.label] = body["id"] if isinstance(body, dict) else ""
+        ids[side.label] = str(body.get("id") or "") if isinstance(body, dict) else ""
+    if not all(ids.values()):
+        return  # an answer without the render's id: the submission's difference says so
     for _ in range(_SETTLE_STEPS):
         shown = run.target.call("GET", f"/v1/renders/{ids[run.target.label]}").json()
         if isinstance(shown, dict) and shown.get("status") in ("succeeded", "failed"):

@@ -106,19 +106,25 @@ DECIDED_CHECKS = ("unsupported_method",)
 B.10). On a deployment they are left to ROUTING-ERRORS, which reports them as deviations."""
 
 
+PORTABLE = "x-portable-"
+
+
 def portable_spec(folder: Path) -> Path:
     """openapi.yaml with every decided constraint narrowed to its portable form.
 
-    A constraint whose form is a decision (offsets in timestamps, unusual email addresses)
-    carries ``x-portable-pattern``: what every conforming deployment accepts. Positive tests
-    of a deployment draw from that, so accepting or refusing the decided extras never fails.
+    A constraint whose form is a decision (offsets and past instants in timestamps, unusual
+    email addresses, unknown keys in a body) carries its portable form as ``x-portable-<k>``
+    (``x-portable-pattern``, ``x-portable-additionalProperties``): what every conforming
+    deployment accepts, put in place of ``<k>``. Positive tests of a deployment draw from
+    that, so accepting or refusing the decided extras never fails.
     """
 
     def narrow(node: Any) -> Any:
         if isinstance(node, dict):
             narrowed = {key: narrow(value) for key, value in node.items()}
-            if "x-portable-pattern" in node:
-                narrowed["pattern"] = node["x-portable-pattern"]
+            for key, value in node.items():
+                if key.startswith(PORTABLE):
+                    narrowed[key.removeprefix(PORTABLE)] = value
             return narrowed
         if isinstance(node, list):
             return [narrow(item) for item in node]

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
     consumes,
     initialize,
@@ -109,6 +110,11 @@ class SharesMachine(RuleBasedStateMachine):
         self.renders: list[tuple[str, str]] = []
         self.baseline: dict[str, set[str]] = {}
         self.email_off = False
+        # How a deployment decides notes B.3 and B.4, learnt when first seen; the mock takes
+        # each as its decision record says.
+        self.past_expiry_taken: bool | None = True if self.mock else None
+        self.expired_listed: bool | None = True if self.mock else None
+        self.expired_revocable: bool | None = True if self.mock else None
         self.now = datetime.now(UTC)
 
     @initialize()
@@ -152,6 +158,16 @@ class SharesMachine(RuleBasedStateMachine):
             for row in rows
         ]
 
+    def _expired(self, share: ModelShare) -> bool:
+        return share.expires_at is not None and share.expires_at <= self.now
+
+    def _decided(self, attribute: str, taken: bool, what: str) -> None:
+        """A Part B decision seen taken one way: the model follows it from now on."""
+        if getattr(self, attribute) is None:
+            setattr(self, attribute, taken)
+            if not taken:
+                self.ctx.note(f"{what}: the model follows it")
+
     def _log(self, name: str, **arguments: Any) -> None:
         """Note a step as it runs: a failure shows the sequence that led to it."""
         given = ", ".join(f"{key}={value!r}" for key, value in arguments.items())
@@ -171,7 +187,7 @@ class SharesMachine(RuleBasedStateMachine):
     )
     def create(
         self, which: int, channel: str, message: str | None, expiry: str | None
-    ) -> ModelShare:
+    ) -> ModelShare | MultipleResults[ModelShare]:
         """A share created on one of the renders, its echo checked."""
         self._log("create", which=which, channel=channel, message=message, expiry=expiry)
         render, key = self.renders[which % len(self.renders)]
@@ -189,6 +205,11 @@ class SharesMachine(RuleBasedStateMachine):
             expires = expires.replace(microsecond=0)
             body["expiresAt"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         exchange = self.ctx.call("POST", f"/v1/renders/{render}/shares", key=key, json=body)
+        if expiry == "past" and self.past_expiry_taken is not True:
+            if _is_error(exchange, 400, "invalid_request"):
+                self._decided("past_expiry_taken", False, "a past expiresAt is refused (notes B.3)")
+                return multiple()
+            self._decided("past_expiry_taken", True, "")
         created = expect_status(exchange, 201, "creating a share")
         expected_expiry = _iso(expires) if expires else None
         expect(
@@ -250,9 +271,18 @@ class SharesMachine(RuleBasedStateMachine):
         exchange = self.ctx.revoke(share.render, share.id, key=share.key)
         if share.revoked:
             expect_error(exchange, 404, "not_found", "revoking a share a second time")
+        elif (
+            self._expired(share)
+            and self.expired_revocable is not True
+            and _is_error(exchange, 404, "not_found")
+        ):
+            what = "an expired share cannot be revoked (notes B.4)"
+            self._decided("expired_revocable", False, what)
         else:
             expect_status(exchange, 200, "revoking an active share")
             share.revoked = True
+            if self._expired(share):
+                self._decided("expired_revocable", True, "")
 
     @step(share=consumes(shares))
     def revoke_and_forget(self, share: ModelShare) -> None:
@@ -305,7 +335,16 @@ class SharesMachine(RuleBasedStateMachine):
             rows = expect_status(exchange, 200, "listing shares")["shares"]
             ours = [row for row in rows if row["id"] not in self.baseline[render]]
             expected = {s.id for s in self.model.values() if s.render == render}
+            expired = {s.id for s in self.model.values() if s.render == render and self._expired(s)}
             got = {row["id"] for row in ours}
+            if expired and self.expired_listed is None:
+                if got == expected - expired:
+                    what = "expired shares are left out of the lists (notes B.4)"
+                    self._decided("expired_listed", False, what)
+                elif got == expected:
+                    self._decided("expired_listed", True, "")
+            if self.expired_listed is False:
+                expected -= expired
             expect(
                 got == expected,
                 f"the list of render {render} holds {sorted(got)}",

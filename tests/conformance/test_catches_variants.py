@@ -103,6 +103,11 @@ def test_a_deployment_is_tested_on_the_portable_and_the_sourced_views_of_the_spe
     portable = yaml.safe_load(portable_spec(tmp_path).read_text())
     stamp = portable["components"]["schemas"]["InputTimestamp"]["pattern"]
     assert stamp.endswith("Z$")  # offsets (notes B.8) left out of positive tests
+    assert re.fullmatch(stamp, "2101-01-01T00:00:00Z")
+    assert not re.fullmatch(stamp, "2001-01-01T00:00:00Z")  # a past expiry (notes B.3) too
+    for body in ("CreateShareRequest", "EmailRenderRequest", "RenderRequest"):
+        # unknown keys (notes B.3) never sent as positive data
+        assert portable["components"]["schemas"][body]["additionalProperties"] is False
     address = portable["components"]["schemas"]["EmailRenderRequest"]["properties"]["to"]
     assert address["pattern"] == address["x-portable-pattern"]
     sourced = yaml.safe_load(sourced_spec(tmp_path).read_text())

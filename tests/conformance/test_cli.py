@@ -18,6 +18,7 @@ import pytest
 
 import craftkit_spec
 from conformance.client import Pacer
+from conformance.config import PROFILES
 from conformance.options import RUN_OPTIONS
 from conformance.rules import all_rules
 from mock_server import Settings, create_app
@@ -31,7 +32,18 @@ from tests.conftest import (
     all_emails,
     all_shares,
 )
-from tests.support.variants import VARIANTS, LiveLike, PartBLiberties
+from tests.support.variants import (
+    VARIANTS,
+    ExpiredSharesGone,
+    LiveLike,
+    PartBLiberties,
+    StrictShareBodies,
+)
+
+
+def thorough_last(name: str) -> Any:
+    """A profile as a test parameter: the thorough one in CI's second pass (``-m thorough``)."""
+    return pytest.param(name, marks=pytest.mark.thorough) if name == "thorough" else name
 
 
 def conformance(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -338,14 +350,15 @@ def test_ctrl_c_mid_run_leaves_no_active_share_and_no_fault_switched() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["quick", "default"])
+@pytest.mark.parametrize("profile", [thorough_last(name) for name in sorted(PROFILES)])
 def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
     tmp_path: Path, profile: str
 ) -> None:
-    """No false alarm on a deployment that decides every Part B point otherwise.
+    """No false alarm on a deployment that decides every Part B point otherwise, in any profile.
 
     404 for unknown methods, no email, offsets and unusual addresses refused: the run exits
-    0 and names each difference as a deviation or a note.
+    0 and names each difference as a deviation or a note. The thorough profile draws the
+    rare data (addresses, timestamps, bodies) the smaller ones may never reach.
     """
     report = tmp_path / "report.json"
     with serve(PartBLiberties()) as base_url:
@@ -375,6 +388,47 @@ def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
         assert rules[rule_id]["outcome"] == "deviated", (rule_id, rules[rule_id])
         assert decision in rules[rule_id]["reason"], (rule_id, rules[rule_id]["reason"])
     assert rules["AUTH-FIRST"]["outcome"] == "passed"
+
+
+SHARE_LIFE_LIBERTIES: dict[str, tuple[type, dict[str, str], str]] = {
+    "expired shares unlisted and not revocable": (
+        ExpiredSharesGone,
+        {"LINK-EXPIRED-404": "notes B.4", "EMAIL-EXPIRY": "notes B.4"},
+        "expired shares are left out of the lists (notes B.4)",
+    ),
+    "unknown keys and past expiries refused": (
+        StrictShareBodies,
+        {"LINK-EXPIRED-404": "notes B.3", "LINK-NOT-FOUND-UNIFORM": "notes B.3"},
+        "a past expiresAt is refused (notes B.3)",
+    ),
+}
+"""Deployments that decide a share's life (notes B.3, B.4) otherwise: reported, never failed."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHARE_LIFE_LIBERTIES))
+def test_a_deployment_deciding_a_shares_life_otherwise_passes_with_deviations(
+    tmp_path: Path, name: str
+) -> None:
+    """The rules report the decision; the state model follows it, and says so."""
+    deployment, deviated, modelled = SHARE_LIFE_LIBERTIES[name]
+    report = tmp_path / "report.json"
+    with serve(deployment()) as base_url:
+        result = conformance(
+            "run", "--base-url", base_url,
+            "--api-key", ACME_KEY, "--other-api-key", GLOBEX_KEY,
+            "--render-id", SUCCEEDED_RENDER, "--not-ready-render-id", QUEUED_RENDER,
+            "--template-slug", "invoice", "--template-data", '{"customer": "Conformance"}',
+            "--profile", "quick", "--report", str(report),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:]
+    rules = {rule["id"]: rule for rule in json.loads(report.read_text())["rules"]}
+    for rule_id, decision in deviated.items():
+        assert rules[rule_id]["outcome"] == "deviated", (rule_id, rules[rule_id])
+        assert decision in rules[rule_id]["reason"], (rule_id, rules[rule_id]["reason"])
+    assert rules["STATE-MODEL"]["outcome"] == "passed"
+    assert modelled in rules["STATE-MODEL"]["reason"]
+    assert rules["SPEC-FUZZ"]["outcome"] == "passed"
 
 
 def test_rule_ids_stay_whole_in_a_narrow_ci_log() -> None:

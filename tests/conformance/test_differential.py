@@ -32,8 +32,12 @@ from tests.conftest import ACME_KEY, GLOBEX_KEY, SUCCEEDED_RENDER
 from tests.support.mutants import generate
 from tests.support.variants import (
     VARIANTS,
+    ExpiredSharesGone,
     LiveLike,
     PartBLiberties,
+    StrictShareBodies,
+    _expired_shares_are_gone,
+    _patched,
     _Rewriter,
     _rewritten,
     more_fields,
@@ -172,13 +176,24 @@ def test_a_variant_taking_a_part_b_decision_otherwise_is_reported_as_that_decisi
     assert sorted(d.source for d in result.divergences) == sorted(DECIDED_BY_PART_B[name])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "profile",
+    [
+        pytest.param(p, marks=pytest.mark.thorough) if p.name == "thorough" else p
+        for p in (FEW, *PROFILES.values())
+    ],
+    ids=lambda p: p.name,
+)
 def test_a_deployment_taking_every_part_b_liberty_differs_only_by_decisions(
-    reference: str,
+    reference: str, profile: Profile
 ) -> None:
+    """No false alarm in any profile: every difference is a decision, each named once."""
     with serve(PartBLiberties()) as target:
         result = diff(
             target,
             reference,
+            profile,
             api_key=ACME_KEY,
             other_api_key=GLOBEX_KEY,
             render_id=SUCCEEDED_RENDER,
@@ -197,7 +212,37 @@ def test_a_deployment_taking_every_part_b_liberty_differs_only_by_decisions(
     assert all(d.decision for d in result.divergences)
 
 
+@pytest.mark.parametrize("deployment", [ExpiredSharesGone, StrictShareBodies])
+def test_a_deployment_deciding_a_shares_life_otherwise_passes_and_says_what_was_not_compared(
+    reference: str, deployment: type
+) -> None:
+    """Past expiries refused (notes B.3) or expired rows unlisted (B.4): never a departure."""
+    with serve(deployment()) as target:
+        result = diff(
+            target,
+            reference,
+            api_key=ACME_KEY,
+            other_api_key=GLOBEX_KEY,
+            render_id=SUCCEEDED_RENDER,
+            template_slug="invoice",
+        )
+    assert result.passed, [(d.title, d.source) for d in result.divergences if not d.decision]
+    assert any("expired already" in reason for reason in result.untested), result.untested
+
+
+def test_two_mocks_compare_shares_that_expired_already(reference: str) -> None:
+    """Between two mocks the past expiries are compared: a mock dropping expired rows departs."""
+    with serve(_patched(_expired_shares_are_gone)()) as target:
+        result = diff(target, reference)
+    assert not result.passed
+    assert not any("expired already" in reason for reason in result.untested)
+
+
 MUTANT_SAMPLE: dict[str, tuple[str, str]] = {
+    # Once a crash of the lockstep (an answer without an id) or never compared (events).
+    "createShare.201.drop.id": ("departure", "a share whose expiresAt has a UTC offset"),
+    "renderTemplate.200.drop.id": ("departure", "submit_render() again, same key"),
+    "recordRenderEvent.200.alter.recorded": ("departure", "record_event("),
     "createShare.201.drift.createdAt": ("departure", "list_shares()"),
     "getRender.403.swap-code.invalid_json": (
         "departure",

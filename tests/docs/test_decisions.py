@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import craftkit_spec
-from conformance.judge import judge
+from conformance.judge import cited, is_decision, judge
 from conformance.rules import all_rules
 from craftkit_docs.pages import operation_page
 from tests.docs.test_docs import site  # noqa: F401  # the site, built by the documented command
@@ -100,3 +100,51 @@ def test_the_site_publishes_the_record_and_the_index_links_it(site: Path) -> Non
     assert 'href="decisions.html"' in (site / "index.html").read_text(encoding="utf-8")
     page = (site / "operations" / "createShare.html").read_text(encoding="utf-8")
     assert 'href="../decisions.html#b' in page
+
+
+def _citations_in(value: Any) -> set[str]:
+    """Every citation of every ``x-source`` anywhere inside ``value``, as written."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, inner in value.items():
+            if key == "x-source":
+                found |= {str(s) for s in (inner if isinstance(inner, list) else [inner])}
+            else:
+                found |= _citations_in(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_citations_in(inner) for inner in value)) if value else set()
+    return set()
+
+
+def test_every_citation_of_the_spec_and_the_rules_is_a_source_the_spec_lists() -> None:
+    spec_cites = _citations_in(craftkit_spec.load_raw())
+    rule_cites = {source for rule in all_rules() for source in cited(rule.source)}
+    assert {"seed 000", "notes A", "notes B.3", "assumption"} <= spec_cites
+    assert len(rule_cites) >= 10
+    assert sorted((spec_cites | rule_cites) - set(craftkit_spec.sources())) == []
+
+
+def test_the_spec_links_each_decision_to_its_entry_under_the_entrys_title() -> None:
+    entries = _entries()
+    titles = dict(re.findall(r'^<a id="(b\d+)"></a>\n## B\.\d+ (.*)$', RECORD, flags=re.MULTILINE))
+    decisions = {s.citation: s for s in craftkit_spec.sources().values() if s.kind == "decision"}
+    assert {s.anchor for s in decisions.values()} == set(entries)
+    for citation, listed in decisions.items():
+        assert listed.anchor == f"b{citation.removeprefix('notes B.')}", citation
+        assert listed.href == f"{craftkit_spec.DECISIONS_RECORD}#{listed.anchor}", citation
+        assert listed.title == titles[str(listed.anchor)], citation
+        # The link is relative to the spec, in a checkout and in a wheel alike.
+        assert (craftkit_spec.spec_path().parent / str(listed.href).partition("#")[0]).is_file()
+
+
+def test_seeds_and_part_a_are_facts_and_an_unlisted_citation_is_held_to_one() -> None:
+    kinds = {s.citation: s.kind for s in craftkit_spec.sources().values()}
+    assert {c for c, kind in kinds.items() if kind == "fact"} == {
+        "openapi.yaml", "seed 000", "seed 001", "seed 002", "notes A",
+    }  # fmt: skip
+    assert kinds["assumption"] == "assumption"
+    assert not is_decision("seed 000")
+    assert is_decision("notes B.15")
+    assert is_decision("assumption")
+    assert not is_decision("notes B.99"), "an unlisted citation departs, it is not waved through"

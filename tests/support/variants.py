@@ -11,6 +11,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -880,3 +881,79 @@ VARIANTS += [
         _rewritten(_wrong_disposition),
     ),
 ]
+
+
+# ---- deployments that take the decisions about a share's life otherwise (notes B.3, B.4) --
+
+
+def _expired_shares_are_gone(store: Store) -> None:
+    """Expired rows left out of the list, and an expired share not revocable (notes B.4)."""
+    engine = _engine(store)
+    list_original, revoke_original = store.list_shares, store.revoke_share
+
+    def expired(share: Share, view: ProjectView) -> bool:
+        return share.expires_at is not None and share.expires_at <= view.now()
+
+    async def list_shares(view: ProjectView, render_id: str, origin: str) -> ShareListing:
+        listing = await list_original(view, render_id, origin)
+        return replace(listing, rows=[r for r in listing.rows if not expired(r.share, view)])
+
+    async def revoke(view: ProjectView, render_id: str, share_id: str) -> Share:
+        share = engine._projects[view.project.id].shares.get(share_id)
+        if share is not None and share.revoked_at is None and expired(share, view):
+            raise errors.NotFound("Share not found")
+        return await revoke_original(view, render_id, share_id)
+
+    store.list_shares = list_shares  # type: ignore[method-assign]
+    store.revoke_share = revoke  # type: ignore[method-assign]
+
+
+_SHARE_FIELDS = frozenset(
+    craftkit_spec.declared_properties(craftkit_spec.component("CreateShareRequest"))
+)
+
+
+def _already_past(expiry: object) -> bool:
+    """Whether an ``expiresAt`` the mock would take is before now (a deployment's clock)."""
+    try:
+        instant = datetime.fromisoformat(str(expiry))
+    except ValueError:
+        return False  # not a timestamp: the mock refuses it itself
+    return instant.tzinfo is not None and instant <= datetime.now(UTC)
+
+
+def _strict_share_bodies(path: str, body: bytes, content_type: str) -> Any:
+    """Unknown fields and an expiry already past refused with a 400 (notes B.3)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body, content_type
+    if not (re.fullmatch(r"/v1/renders/[^/]+/shares", path) and isinstance(data, dict)):
+        return body, content_type
+    unknown = sorted(set(data) - _SHARE_FIELDS)
+    past = _already_past(data.get("expiresAt"))
+    if unknown or past:
+        field = unknown[0] if unknown else "expiresAt"
+        issues = {"formErrors": [], "fieldErrors": {field: ["Not allowed"]}}
+        return 400, {"error": {"code": "invalid_request", "message": "Invalid", "issues": issues}}
+    return body, content_type
+
+
+class ExpiredSharesGone:
+    """A correct deployment that drops expired shares from the list and will not revoke them."""
+
+    def __init__(self) -> None:
+        self.app = LiveLike(_patched(_expired_shares_are_gone)())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class StrictShareBodies:
+    """A correct deployment that refuses unknown fields and a past expiry on a new share."""
+
+    def __init__(self) -> None:
+        self.app = LiveLike(_BodyRewriter(create_app(), _strict_share_bodies))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
