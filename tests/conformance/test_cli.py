@@ -41,6 +41,17 @@ from tests.support.variants import (
 )
 
 
+def run_deployment(base_url: str, profile: str, report: Path) -> subprocess.CompletedProcess[str]:
+    """``run`` against a deployment-like target, given what an implementer gives it."""
+    return conformance(
+        "run", "--base-url", base_url,
+        "--api-key", ACME_KEY, "--other-api-key", GLOBEX_KEY,
+        "--render-id", SUCCEEDED_RENDER, "--not-ready-render-id", QUEUED_RENDER,
+        "--template-slug", "invoice", "--template-data", '{"customer": "Conformance"}',
+        "--profile", profile, "--report", str(report),
+    )  # fmt: skip
+
+
 def thorough_last(name: str) -> Any:
     """A profile as a test parameter: the thorough one in CI's second pass (``-m thorough``)."""
     return pytest.param(name, marks=pytest.mark.thorough) if name == "thorough" else name
@@ -362,13 +373,7 @@ def test_a_deployment_taking_every_part_b_liberty_passes_with_deviations(
     """
     report = tmp_path / "report.json"
     with serve(PartBLiberties()) as base_url:
-        result = conformance(
-            "run", "--base-url", base_url,
-            "--api-key", ACME_KEY, "--other-api-key", GLOBEX_KEY,
-            "--render-id", SUCCEEDED_RENDER, "--not-ready-render-id", QUEUED_RENDER,
-            "--template-slug", "invoice", "--template-data", '{"customer": "Conformance"}',
-            "--profile", profile, "--report", str(report),
-        )  # fmt: skip
+        result = run_deployment(base_url, profile, report)
     assert result.returncode == 0, result.stdout[-6000:]
     rules = {rule["id"]: rule for rule in json.loads(report.read_text())["rules"]}
     assert rules["ROUTING-ERRORS"]["outcome"] == "deviated"
@@ -414,13 +419,7 @@ def test_a_deployment_deciding_a_shares_life_otherwise_passes_with_deviations(
     deployment, deviated, modelled = SHARE_LIFE_LIBERTIES[name]
     report = tmp_path / "report.json"
     with serve(deployment()) as base_url:
-        result = conformance(
-            "run", "--base-url", base_url,
-            "--api-key", ACME_KEY, "--other-api-key", GLOBEX_KEY,
-            "--render-id", SUCCEEDED_RENDER, "--not-ready-render-id", QUEUED_RENDER,
-            "--template-slug", "invoice", "--template-data", '{"customer": "Conformance"}',
-            "--profile", "quick", "--report", str(report),
-        )  # fmt: skip
+        result = run_deployment(base_url, "quick", report)
     assert result.returncode == 0, result.stdout[-6000:]
     rules = {rule["id"]: rule for rule in json.loads(report.read_text())["rules"]}
     for rule_id, decision in deviated.items():

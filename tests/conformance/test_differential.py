@@ -60,6 +60,19 @@ def diff(target: str, reference: str, profile: Profile = FEW, **options: object)
     return run_lockstep(config, RunConfig(base_url=reference, profile=profile))
 
 
+def diff_deployment(target: str, reference: str, profile: Profile = FEW) -> DiffResult:
+    """``diff`` of a deployment-like target, given what an implementer gives: keys, a render."""
+    return diff(
+        target,
+        reference,
+        profile,
+        api_key=ACME_KEY,
+        other_api_key=GLOBEX_KEY,
+        render_id=SUCCEEDED_RENDER,
+        template_slug="invoice",
+    )
+
+
 def test_the_mock_against_itself_shows_no_divergence(reference: str) -> None:
     """The quick profile here; the default and thorough ones in BENCHMARKS.md."""
     with serve(create_app()) as target:
@@ -190,15 +203,7 @@ def test_a_deployment_taking_every_part_b_liberty_differs_only_by_decisions(
 ) -> None:
     """No false alarm in any profile: every difference is a decision, each named once."""
     with serve(PartBLiberties()) as target:
-        result = diff(
-            target,
-            reference,
-            profile,
-            api_key=ACME_KEY,
-            other_api_key=GLOBEX_KEY,
-            render_id=SUCCEEDED_RENDER,
-            template_slug="invoice",
-        )
+        result = diff_deployment(target, reference, profile)
     assert result.passed, [(d.title, d.source) for d in result.divergences if not d.decision]
     decided = {d.source for d in result.divergences}
     assert decided == {
@@ -218,14 +223,7 @@ def test_a_deployment_deciding_a_shares_life_otherwise_passes_and_says_what_was_
 ) -> None:
     """Past expiries refused (notes B.3) or expired rows unlisted (B.4): never a departure."""
     with serve(deployment()) as target:
-        result = diff(
-            target,
-            reference,
-            api_key=ACME_KEY,
-            other_api_key=GLOBEX_KEY,
-            render_id=SUCCEEDED_RENDER,
-            template_slug="invoice",
-        )
+        result = diff_deployment(target, reference)
     assert result.passed, [(d.title, d.source) for d in result.divergences if not d.decision]
     assert any("expired already" in reason for reason in result.untested), result.untested
 
