@@ -76,3 +76,8 @@ class RunConfig:
     render_timeout: float = 120.0
     only: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    webhook_listen: str | None = None
+    """``HOST:PORT`` the run receives a deployment's webhook deliveries on."""
+    webhook_secret: str | None = None
+    webhook_wait: float = 30.0
+    """Seconds a webhook rule waits for a delivery."""

@@ -66,6 +66,21 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("api-key", "api_key", "A project key; required unless the target is the mock."),
     RunOption("other-api-key", "other_api_key", "A second project's key, for isolation rules."),
     RunOption("render-id", "render_id", "A succeeded render of --api-key's project to share."),
+    RunOption(
+        "webhook-listen",
+        "webhook_listen",
+        "HOST:PORT to receive the deployment's webhooks on (subscribe --api-key's project to "
+        "http://HOST:PORT/ with every event); the mock is subscribed by the run itself.",
+    ),
+    RunOption("webhook-secret", "webhook_secret", "The secret of that subscription."),
+    RunOption(
+        "webhook-wait",
+        "webhook_wait",
+        "Seconds to wait for each webhook delivery.",
+        "float",
+        30.0,
+        0.1,
+    ),
     RunOption("template-slug", "template_slug", "A template to render through the public API."),
     RunOption("template-data", "template_data", "JSON data for --template-slug.", "json"),
     RunOption(

@@ -32,6 +32,8 @@ NEEDS_EXPLAINED = {
     "email": "permission to send email to Resend's test addresses (drop --read-only)",
     "mock": "the mock's control API (/_mock), to drive state the public API cannot",
     "template": "a template to render (--template-slug and --template-data)",
+    "webhooks": "a webhook listener (--webhook-listen and --webhook-secret, with the project "
+    "subscribed to every event there)",
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import httpx
 import craftkit_spec
 from conformance.client import RecordingClient, Transcript
 from conformance.config import RunConfig
+from conformance.webhooks import WebhookListener
 
 RESEND_TEST_RECIPIENT = "delivered+craftkit-conformance@resend.dev"
 VISITORS = ("203.0.113.7", "203.0.113.8", "203.0.113.7")
@@ -62,6 +64,8 @@ class Target:
     """The run's own projects on the mock: key to project id."""
     _render: str | None = None
     _other_render: str | None = None
+    webhooks: WebhookListener | None = None
+    """Where the run's project's webhook deliveries arrive, when they can."""
 
     @classmethod
     def connect(cls, config: RunConfig, client: RecordingClient) -> Target:
@@ -88,7 +92,30 @@ class Target:
         ):
             if key:
                 target._check_key(key, option)
+        target._listen()
         return target
+
+    def _listen(self) -> None:
+        """Start the webhook listener: the given one, or on the mock one it subscribes."""
+        config = self.config
+        if config.webhook_listen:
+            if not config.webhook_secret:
+                raise SetupError("--webhook-listen needs --webhook-secret (the subscription's)")
+            host, _, port = config.webhook_listen.rpartition(":")
+            if not host or not port.isdigit():
+                raise SetupError(
+                    f"--webhook-listen must be HOST:PORT, got {config.webhook_listen!r}"
+                )
+            try:
+                self.webhooks = WebhookListener(host.strip("[]"), int(port), config.webhook_secret)
+            except OSError as exc:
+                raise SetupError(f"cannot listen on {config.webhook_listen}: {exc}") from exc
+        elif self.is_mock:
+            self.webhooks = WebhookListener("127.0.0.1", 0, secrets.token_hex(16))
+            rules = craftkit_spec.webhook_rules()
+            events = [*rules.render_events, *rules.document_events]
+            body = {"url": self.webhooks.url, "secret": self.webhooks.secret, "events": events}
+            self.in_project("POST", "/webhooks", body)
 
     # ---- capabilities -----------------------------------------------------------------
 
@@ -111,6 +138,8 @@ class Target:
                 found.add("not_ready_render")
         if not self.config.read_only:
             found |= {"write", "email"}
+        if self.webhooks is not None:
+            found.add("webhooks")
         return frozenset(found)
 
     # ---- control API (mock only) ------------------------------------------------------
@@ -312,6 +341,8 @@ class Target:
         """
         self.client.transcript = Transcript()
         problems: list[str] = []
+        if self.webhooks is not None:
+            self.webhooks.close()
 
         def delete(
             path: str, key: str | None = None, headers: dict[str, str] | None = None

@@ -213,6 +213,46 @@ def operation_page(spec: Mapping[str, Any], operation: craftkit_spec.Operation) 
     )
 
 
+def webhook_page(spec: Mapping[str, Any], webhook: craftkit_spec.Operation) -> Page:
+    """The Markdown page of one webhook: what Craftkit sends, and what it expects back."""
+    definition = webhook.definition
+    method = webhook.method.upper()
+    lines = [
+        f"# {definition['summary']}",
+        "",
+        f"Webhook `{webhook.path}`: Craftkit sends `{method}` to each subscription's URL.",
+        "",
+        definition["description"].strip(),
+        "",
+        "## Headers",
+        "",
+        "| Header | Type | Description |",
+        "|---|---|---|",
+    ]
+    for parameter in definition.get("parameters", []):
+        lines.append(
+            f"| `{parameter['name']}` | {_cell(type_of(parameter['schema']))} "
+            f"| {_cell(parameter.get('description', '').strip())} |"
+        )
+    media = definition["requestBody"]["content"]["application/json"]
+    lines += ["", "## Body", "", *_field_table(media["schema"], with_default=False)]
+    example = _example(media)
+    if example is not None:
+        lines += ["", "```json", json.dumps(example, indent=2), "```"]
+    lines += ["", "## Your answer", ""]
+    for status, response in webhook.responses.items():
+        lines += [f"- `{status}`: {_cell(response['description'].strip())}"]
+    tag = next(t for t in spec.get("tags", []) if t["name"] in definition["tags"])
+    lines += ["", "## Verifying a delivery", "", tag["description"].strip(), ""]
+    sources = definition.get("x-source", [])
+    if sources:
+        cited = ", ".join(craftkit_spec.link_decisions(str(s), DECISIONS_LINK) for s in sources)
+        lines += ["---", "", f"*Sources: {cited}.*", ""]
+    return Page(
+        webhook.operation_id, definition["summary"], "WEBHOOK", webhook.path, "\n".join(lines)
+    )
+
+
 def mock_page(control: Mapping[str, Any]) -> str:
     """The page on the mock: its control API (from mock-control.yaml) and how to use it."""
     lines = [f"# {control['info']['title']}", "", control["info"]["description"].strip(), ""]

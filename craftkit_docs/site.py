@@ -21,7 +21,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 import craftkit_spec
-from craftkit_docs.pages import DECISIONS_RECORD, Page, mock_page, operation_page
+from craftkit_docs.pages import DECISIONS_RECORD, Page, mock_page, operation_page, webhook_page
 from craftkit_docs.redoc import BundleMissingError, find_redoc_bundle
 
 REDOC_OPTIONS = {
@@ -86,6 +86,7 @@ def build_site(out: Path, bundle: Path | None = None) -> list[Path]:
     written = [out / "redoc.standalone.js"]
     shutil.copyfile(bundle, written[0])
     pages = [operation_page(spec, operation) for operation in craftkit_spec.iter_operations(spec)]
+    pages += [webhook_page(spec, webhook) for webhook in craftkit_spec.iter_webhooks(spec)]
     for page in pages:
         for suffix, text in (
             (".md", page.markdown),

@@ -18,6 +18,7 @@ from craftkit_spec.decisions import (
     sources,
 )
 from craftkit_spec.facts import (
+    WebhookRules,
     body_limit,
     component,
     control_component,
@@ -28,9 +29,16 @@ from craftkit_spec.facts import (
     header_parameter,
     revoke_reason,
     timestamp_pattern,
+    webhook_rules,
 )
 from craftkit_spec.loading import load_raw, load_resolved, spec_path
-from craftkit_spec.operations import Operation, error_codes, error_table, iter_operations
+from craftkit_spec.operations import (
+    Operation,
+    error_codes,
+    error_table,
+    iter_operations,
+    iter_webhooks,
+)
 from craftkit_spec.schemas import (
     branches,
     declared_properties,
@@ -43,6 +51,7 @@ __all__ = [
     "DECISIONS_RECORD",
     "Operation",
     "Source",
+    "WebhookRules",
     "body_limit",
     "branches",
     "component",
@@ -58,6 +67,7 @@ __all__ = [
     "header_parameter",
     "item_schema",
     "iter_operations",
+    "iter_webhooks",
     "link_decisions",
     "load_raw",
     "load_resolved",
@@ -68,4 +78,5 @@ __all__ = [
     "spec_path",
     "timestamp_pattern",
     "undeclared_keys",
+    "webhook_rules",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from craftkit_spec.loading import SpecDict, load_resolved, spec_path
@@ -100,3 +101,37 @@ def header_parameter(name: str) -> Mapping[str, Any]:
 def fault_switches() -> tuple[str, ...]:
     """The mock's fault switches by their wire names (mock-control.yaml's ``Faults``)."""
     return tuple(control_component("Faults")["properties"])
+
+
+@dataclass(frozen=True)
+class WebhookRules:
+    """What the contract says of outgoing webhooks (``webhooks`` and their components)."""
+
+    timeout_seconds: float
+    """How long a receiver has to answer (``WebhookAcknowledged``'s ``x-timeout-seconds``)."""
+    max_attempts: int
+    retry_delays_seconds: tuple[int, ...]
+    """The wait after each failed attempt, in order (``WebhookRetried``)."""
+    render_events: tuple[str, ...]
+    document_events: tuple[str, ...]
+    user_agent: str
+    signature_pattern: str
+    timestamp_pattern: str
+
+
+@functools.cache
+def webhook_rules() -> WebhookRules:
+    """The webhook facts, read once from ``openapi.yaml``."""
+    components = _product()["components"]
+    retried = components["responses"]["WebhookRetried"]
+    parameters = components["parameters"]
+    return WebhookRules(
+        timeout_seconds=float(components["responses"]["WebhookAcknowledged"]["x-timeout-seconds"]),
+        max_attempts=int(retried["x-max-attempts"]),
+        retry_delays_seconds=tuple(int(d) for d in retried["x-retry-delays-seconds"]),
+        render_events=enum("RenderWebhookEventName"),
+        document_events=enum("DocumentWebhookEventName"),
+        user_agent=str(parameters["WebhookUserAgentHeader"]["schema"]["const"]),
+        signature_pattern=str(parameters["WebhookSignatureHeader"]["schema"]["pattern"]),
+        timestamp_pattern=str(parameters["WebhookTimestampHeader"]["schema"]["pattern"]),
+    )

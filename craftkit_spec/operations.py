@@ -47,6 +47,15 @@ def iter_operations(spec: Mapping[str, Any]) -> Iterator[Operation]:
                 yield Operation(path, method, definition["operationId"], definition)
 
 
+def iter_webhooks(spec: Mapping[str, Any]) -> Iterator[Operation]:
+    """Yield every webhook of a resolved spec (``path`` is the webhook's name), in order."""
+    for name, item in spec.get("webhooks", {}).items():
+        for method in HTTP_METHODS:
+            definition = item.get(method)
+            if definition is not None:
+                yield Operation(name, method, definition["operationId"], definition)
+
+
 def _code_enums(schema: Mapping[str, Any]) -> Iterator[frozenset[str]]:
     """Yield each ``enum`` that constrains ``error.code`` anywhere in an allOf tree."""
     for branch in branches(schema):

@@ -41,6 +41,8 @@ def make_engine(settings: Settings) -> Engine:
         idle_seconds=settings.sandbox_idle_seconds,
         renders=settings.max_renders,
         projects=settings.max_projects,
+        subscriptions=settings.max_subscriptions,
+        deliveries=settings.delivery_log_size,
     )
     if settings.store_url is None:
         return MemoryEngine(limits)
@@ -76,12 +78,14 @@ def create_app(
         with contextlib.suppress(StoreUnavailable, MisconfiguredError):
             await store.keep()
         keeper = asyncio.create_task(store.keep_running())
+        dispatcher = asyncio.create_task(store.webhooks.run())
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, dispatcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await store.aclose()
 
     app = Starlette(

@@ -8,7 +8,6 @@ A bad value fails at start with a message that names the variable, never later.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import secrets
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mock_server.model.addresses import is_loopback
 from mock_server.model.faults import EMAIL_TRANSPORTS
 
 if TYPE_CHECKING:
@@ -25,16 +25,7 @@ DEFAULT_RESEND_BASE_URL = "https://api.resend.com"
 CONTROL_TOKEN_HEADER = "X-Craftkit-Control-Token"
 """Where a client sends ``CRAFTKIT_MOCK_CONTROL_TOKEN`` (mock-control.yaml's ``controlToken``)."""
 STORE_SCHEMES = ("redis", "rediss", "unix")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+__all__ = ["CONTROL_TOKEN_HEADER", "Settings", "SettingsError", "is_loopback"]
 
 
 class SettingsError(ValueError):
@@ -75,6 +66,12 @@ class Settings:
     """JSON values (objects, arrays, strings, numbers…) one request body may hold."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names besides the loopback ones the control API answers to (without a token)."""
+    max_subscriptions: int = 20
+    delivery_log_size: int = 1000
+    webhook_hosts: tuple[str, ...] = ()
+    """Hosts besides loopback that webhooks may be delivered to (``*``: any)."""
+    webhook_timeout: float = field(default_factory=lambda: _spec_webhook_timeout())
+    """Seconds a receiver has to answer an attempt (the contract's 15 by default)."""
 
     def __post_init__(self) -> None:
         """Refuse a combination that cannot work, whichever way the settings were made."""
@@ -125,6 +122,11 @@ class Settings:
             if lowered in ("0", "false", "no", "off"):
                 return False
             raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+        def names(name: str) -> tuple[str, ...]:
+            return tuple(
+                host.strip().lower() for host in (text(name) or "").split(",") if host.strip()
+            )
 
         transport = text("CRAFTKIT_MOCK_EMAIL_TRANSPORT") or "outbox"
         if transport not in EMAIL_TRANSPORTS:
@@ -190,11 +192,15 @@ class Settings:
             max_renders=int(number("CRAFTKIT_MOCK_MAX_RENDERS", cls.max_renders, 1)),
             max_projects=int(number("CRAFTKIT_MOCK_MAX_PROJECTS", cls.max_projects, 1)),
             max_body_values=int(number("CRAFTKIT_MOCK_MAX_BODY_VALUES", cls.max_body_values, 1)),
-            allowed_hosts=tuple(
-                host.strip()
-                for host in (text("CRAFTKIT_MOCK_ALLOWED_HOSTS") or "").split(",")
-                if host.strip()
+            allowed_hosts=names("CRAFTKIT_MOCK_ALLOWED_HOSTS"),
+            webhook_hosts=names("CRAFTKIT_MOCK_WEBHOOK_HOSTS"),
+            max_subscriptions=int(
+                number("CRAFTKIT_MOCK_MAX_SUBSCRIPTIONS", cls.max_subscriptions, 1)
             ),
+            delivery_log_size=int(
+                number("CRAFTKIT_MOCK_DELIVERY_LOG_SIZE", cls.delivery_log_size, 1)
+            ),
+            webhook_timeout=number("CRAFTKIT_MOCK_WEBHOOK_TIMEOUT", _spec_webhook_timeout(), 0.01),
             sandbox_idle_seconds=number(
                 "CRAFTKIT_MOCK_SANDBOX_IDLE_SECONDS", cls.sandbox_idle_seconds, 1
             ),
@@ -206,3 +212,10 @@ def _spec_body_limit() -> int:
     import craftkit_spec
 
     return craftkit_spec.body_limit()
+
+
+def _spec_webhook_timeout() -> float:
+    """The seconds the contract gives a webhook receiver (notes A, B.18)."""
+    import craftkit_spec
+
+    return craftkit_spec.webhook_rules().timeout_seconds

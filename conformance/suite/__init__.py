@@ -14,4 +14,5 @@ from conformance.suite import (  # noqa: F401
     shares,
     spec,
     stateful,
+    webhooks,
 )

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from mock_server.model.clock import ClockState
 from mock_server.model.records import EngagementEvent, Project, Render, SentEmail, Share
+from mock_server.model.webhooks import Delivery, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,87 @@ class Limits:
     """Renders a project holds; one more is refused (``CapacityReached``)."""
     projects: int = 10_000
     """Projects a mock holds (used within the idle time); one more is refused."""
+    subscriptions: int = 20
+    """Webhook subscriptions a project holds; one more is refused."""
+    deliveries: int = 1000
+    """Webhook deliveries a project's log keeps (the oldest go, attempted or not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim of a project's due webhook work found, and when more falls due."""
+
+    deliveries: list[Delivery]
+    """Due deliveries, now leased to the claiming process until it finishes them."""
+    renders: list[str]
+    """Renders whose watch fell due: each has come to its end (or must be looked at again)."""
+    next_due: datetime | None
+    """The project-clock instant of the earliest work still scheduled, if any."""
+    leased: int = 0
+    """Deliveries out on lease (this claim's included): the project is not idle yet."""
+
+
+class WebhookLedger(Protocol):
+    """A project's webhook subscriptions, its delivery log and the work scheduled on its clock.
+
+    Scheduled work (deliveries to attempt, renders whose end is to be announced) is ordered by
+    the project's clock; a separate wake index says, in real time, when each project must be
+    looked at next, so the dispatcher reads only projects with work due. Each claim leases
+    what it hands out: whichever process claims an attempt makes it, and the work of a
+    process that died is handed out again once its lease ends.
+    """
+
+    async def put_subscription(self, subscription: Subscription) -> bool:
+        """Keep a new or changed subscription; ``False`` when the project holds all it may."""
+
+    async def subscriptions(self, project_id: str) -> list[Subscription]:
+        """The project's subscriptions, oldest first."""
+
+    async def delete_subscription(self, project_id: str, subscription_id: str) -> bool:
+        """Forget a subscription; ``False`` if there was none."""
+
+    async def schedule(
+        self, project_id: str, deliveries: list[Delivery], watches: list[tuple[str, datetime]]
+    ) -> None:
+        """Keep deliveries and schedule them; watch each render until its instant.
+
+        A delivery replaces any of the same id and, while pending, is due at its
+        ``next_attempt_at``. The log keeps the newest ``Limits.deliveries``; an older one
+        leaves the schedule with it.
+        """
+
+    async def claim(self, project_id: str, now: datetime, lease_ms: int, limit: int) -> Claimed:
+        """Take the work due at ``now`` (project clock), at most ``limit`` deliveries.
+
+        Deliveries whose lease (real time) ran out are due again first.
+        """
+
+    async def finish(self, delivery: Delivery) -> None:
+        """Store an attempted delivery, end its lease, and schedule it again if pending."""
+
+    async def unwatch(self, project_id: str, render_id: str) -> bool:
+        """Stop watching a render; ``True`` if it was watched (and nobody had claimed it)."""
+
+    async def deliveries(self, project_id: str) -> list[Delivery]:
+        """The project's delivery log, newest first."""
+
+    async def delivery(self, project_id: str, delivery_id: str) -> Delivery | None:
+        """One delivery of the project."""
+
+    async def wake(self, project_ids: list[str] | None, real_ms: int) -> None:
+        """Look at these projects (``None``: every one with work) by ``real_ms`` at the latest.
+
+        An earlier time already set stays.
+        """
+
+    async def due_projects(self, real_ms: int, limit: int) -> list[str]:
+        """Projects to look at by ``real_ms``."""
+
+    async def hold(self, project_id: str, real_ms: int) -> None:
+        """Set when to look at a project next, whatever was set (a claim starts with it)."""
+
+    async def settle(self, project_id: str, held_ms: int) -> None:
+        """Forget a project with no work left, unless someone asked for it since ``hold``."""
 
 
 class CapacityReached(Exception):  # noqa: N818  # read as "raise CapacityReached"
@@ -105,6 +187,10 @@ class Engine(Protocol):
 
     description: str
     """What the engine is, for messages and ``/health``: ``memory`` or ``redis at …``."""
+
+    @property
+    def webhooks(self) -> WebhookLedger:
+        """The projects' webhook subscriptions, deliveries and schedule."""
 
     async def ping(self) -> None:
         """Return when the storage answers; ``StoreUnavailable`` when it does not."""

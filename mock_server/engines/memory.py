@@ -25,6 +25,7 @@ from mock_server.engines.interface import (
     SharedState,
     StoredProject,
 )
+from mock_server.engines.memory_webhooks import HookBook, MemoryWebhooks
 from mock_server.model import rules
 from mock_server.model.clock import ClockState
 from mock_server.model.records import (
@@ -71,6 +72,7 @@ class _ProjectData:
     outbox: collections.deque[OutboxEntry] = field(init=False)
     journal: collections.deque[JournalEntry] = field(init=False)
     rate_window: collections.deque[datetime] = field(default_factory=collections.deque)
+    hooks: HookBook = field(default_factory=HookBook)
 
     def __post_init__(self) -> None:
         self.outbox = collections.deque(maxlen=self.limits.outbox)
@@ -86,7 +88,12 @@ class MemoryEngine:
         self._limits = limits
         self._monotonic = monotonic
         self._claims: dict[str, str] = {}  # survive a wipe, as they do on Redis
+        self.webhooks = MemoryWebhooks(self._hooks_of, limits)
         self._wipe()
+
+    def _hooks_of(self, project_id: str) -> HookBook | None:
+        data = self._projects.get(project_id)
+        return None if data is None else data.hooks
 
     def _wipe(self) -> None:
         self._projects: dict[str, _ProjectData] = {}
@@ -100,6 +107,7 @@ class MemoryEngine:
         )
         self._windows: dict[str, collections.deque[datetime]] = {}
         self._swept = self._rate_swept = self._monotonic()
+        self.webhooks.forget()
 
     async def ping(self) -> None:
         """Memory always answers."""

@@ -15,6 +15,7 @@ one Redis; ``{p:ID}`` is the hash tag that puts all of one project's keys in one
     P:{p:ID}:outbox      list    kept mail, oldest first (capped)
     P:{p:ID}:journal     list    answered requests, newest first (capped)
     P:{p:ID}:rate        zset    the project's requests in the last minute
+    P:{p:ID}:hooks …     webhooks: subscriptions, deliveries, schedule (``redis_webhooks``)
     P:key:DIGEST         string  project id of an API key
     P:tok:DIGEST         string  "project share" of a share token
     P:projects           zset    project id -> last used (ms), to list and prune projects
@@ -23,6 +24,7 @@ one Redis; ``{p:ID}`` is the hash tag that puts all of one project's keys in one
     P:{ip:ADDRESS}:rate  zset    an address's requests in the last minute
     P:seq                string  the mock-wide mail order
     P:claim:NAME         string  a mock-wide fact every process must agree on
+    P:hooks:wake         zset    project id -> when its webhook work is due (real ms)
 
 Every write is one Lua script or one MULTI transaction over keys of one project, so it is
 atomic across processes and works on Redis Cluster (one slot per script). Every key
@@ -61,6 +63,7 @@ from mock_server.engines.interface import (
     StoredProject,
     StoreUnavailable,
 )
+from mock_server.engines.redis_webhooks import HOOK_PARTS, RedisWebhooks
 from mock_server.model import rules
 from mock_server.model.clock import ClockState
 from mock_server.model.records import (
@@ -87,6 +90,7 @@ _PROJECT_PARTS = (
     "outbox",
     "journal",
     "rate",
+    *HOOK_PARTS,
     "tokens",
 )
 """A project's keys; ``tokens`` stays last (the clear and refresh scripts read it there)."""
@@ -208,6 +212,31 @@ class RedisEngine:
         self._list_shares = register(redis_scripts.LIST_SHARES)
         self._keep_latest = register(redis_scripts.KEEP_LATEST)
         self._refresh = register(redis_scripts.REFRESH)
+        self.webhooks = RedisWebhooks(self, limits)
+
+    # ---- what the webhook ledger shares -----------------------------------------------
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The pooled client (for the webhook ledger, which runs its calls through ``run``)."""
+        return self._client
+
+    @property
+    def ttl_ms(self) -> int:
+        """A sandbox's idle expiry, which every key write renews."""
+        return self._ttl
+
+    def project_key(self, project_id: str, part: str) -> str:
+        """One of a project's keys (its hash tag included)."""
+        return self._key(project_id, part)
+
+    def global_key(self, *parts: str) -> str:
+        """A mock-wide key under the prefix."""
+        return self._global(*parts)
+
+    def reachable(self) -> contextlib.AbstractContextManager[None]:
+        """Around a call to Redis: the breaker first, then failures as the one outage."""
+        return self._reachable()
 
     # ---- keys -----------------------------------------------------------------------
 

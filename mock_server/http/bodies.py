@@ -15,6 +15,7 @@ from starlette.responses import Response
 from mock_server.engines.interface import EngagementView, JournalEntry, OutboxEntry
 from mock_server.model.records import EngagementEvent, Render, RenderState, Share
 from mock_server.model.timestamps import format_timestamp
+from mock_server.model.webhooks import Delivery, Subscription
 from mock_server.operations.store import EmailSent, NewShare, ShareListing
 from mock_server.settings import Settings
 
@@ -196,4 +197,37 @@ def journal_body(entry: JournalEntry) -> dict[str, Any]:
         "path": entry.path,
         "status": entry.status,
         "time": format_timestamp(entry.at),
+    }
+
+
+def subscription_body(subscription: Subscription) -> dict[str, Any]:
+    """A webhook subscription as the control API shows it (never its secret)."""
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "events": list(subscription.events),
+        "active": subscription.active,
+        "createdAt": format_timestamp(subscription.created_at),
+    }
+
+
+def delivery_body(delivery: Delivery) -> dict[str, Any]:
+    """A webhook delivery and its attempts, as the control API shows them."""
+    return {
+        "id": delivery.id,
+        "subscriptionId": delivery.subscription_id,
+        "event": delivery.event,
+        "status": delivery.state,
+        "createdAt": format_timestamp(delivery.created_at),
+        "nextAttemptAt": _optional_time(delivery.next_attempt_at),
+        "payload": orjson.loads(delivery.payload),
+        "attempts": [
+            {
+                "at": format_timestamp(attempt.at),
+                "statusCode": attempt.status,
+                "latencyMs": attempt.latency_ms,
+                "error": attempt.error,
+            }
+            for attempt in delivery.attempts
+        ],
     }

@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+import craftkit_spec
 from mock_server.http import bodies
 from mock_server.http.bodies import JSONResponse
-from mock_server.http.requests import origin, read_json, settings_of, store_of
+from mock_server.http.requests import client_ip, origin, read_json, settings_of, store_of
 from mock_server.model import errors, faults
 from mock_server.model.clock import ClockRangeError, ClockState, real_now
 from mock_server.model.timestamps import format_timestamp
@@ -158,6 +159,74 @@ async def journal(request: Request) -> Response:
     return JSONResponse({"requests": [bodies.journal_body(entry) for entry in entries]})
 
 
+async def _project_view(request: Request) -> ProjectView:
+    return await store_of(request).project(request.path_params["projectId"])
+
+
+def _default_events() -> list[str]:
+    """The events a new subscription names when it names none (mock-control.yaml)."""
+    events: list[str] = craftkit_spec.control_component("CreateWebhookRequest")["properties"][
+        "events"
+    ]["default"]
+    return events
+
+
+async def webhooks(request: Request) -> Response:
+    """``GET``/``POST`` ``/_mock/projects/{projectId}/webhooks``."""
+    view = await _project_view(request)
+    hooks = store_of(request).webhooks
+    if request.method == "GET":
+        listed = [bodies.subscription_body(s) for s in await hooks.subscriptions(view)]
+        return JSONResponse({"subscriptions": listed})
+    body = await _control_json(request, "mockCreateWebhook")
+    subscription = await hooks.subscribe(
+        view,
+        url=body["url"],
+        secret=body["secret"],
+        events=body.get("events", _default_events()),
+        active=body.get("active", True),
+    )
+    return JSONResponse(bodies.subscription_body(subscription), status_code=201)
+
+
+async def webhook(request: Request) -> Response:
+    """``PATCH``/``DELETE`` one subscription."""
+    view = await _project_view(request)
+    hooks = store_of(request).webhooks
+    subscription_id = request.path_params["subscriptionId"]
+    if request.method == "DELETE":
+        await hooks.unsubscribe(view, subscription_id)
+        return Response(status_code=204)
+    body = await _control_json(request, "mockUpdateWebhook")
+    changed = await hooks.change(view, subscription_id, body)
+    return JSONResponse(bodies.subscription_body(changed))
+
+
+async def webhook_deliveries(request: Request) -> Response:
+    """``GET /_mock/projects/{projectId}/webhook-deliveries``: newest first."""
+    view = await _project_view(request)
+    found = await store_of(request).webhooks.deliveries(view)
+    return JSONResponse({"deliveries": [bodies.delivery_body(d) for d in found]})
+
+
+async def resend_delivery(request: Request) -> Response:
+    """``POST …/webhook-deliveries/{deliveryId}/resend``."""
+    view = await _project_view(request)
+    again = await store_of(request).webhooks.resend(view, request.path_params["deliveryId"])
+    return JSONResponse(bodies.delivery_body(again), status_code=202)
+
+
+async def open_email(request: Request) -> Response:
+    """``POST /_mock/projects/{projectId}/emails/{emailId}/open``."""
+    view = await _project_view(request)
+    event, render_id = await store_of(request).email_opened(
+        view, request.path_params["emailId"], client_ip(request), request.headers.get("user-agent")
+    )
+    return JSONResponse(
+        {"eventId": event.id, "shareId": event.share_id, "renderId": render_id}, status_code=201
+    )
+
+
 def control_routes() -> list[BaseRoute]:
     """The control API's routes: per project, then for the whole mock."""
     project = "/_mock/projects/{projectId}"
@@ -170,6 +239,13 @@ def control_routes() -> list[BaseRoute]:
         Route(f"{project}/faults", fault_switches, methods=["GET", "PUT"]),
         Route(f"{project}/emails", emails, methods=["GET"]),
         Route(f"{project}/requests", journal, methods=["GET"]),
+        Route(f"{project}/emails/{{emailId}}/open", open_email, methods=["POST"]),
+        Route(f"{project}/webhooks", webhooks, methods=["GET", "POST"]),
+        Route(f"{project}/webhooks/{{subscriptionId}}", webhook, methods=["PATCH", "DELETE"]),
+        Route(f"{project}/webhook-deliveries", webhook_deliveries, methods=["GET"]),
+        Route(
+            f"{project}/webhook-deliveries/{{deliveryId}}/resend", resend_delivery, methods=["POST"]
+        ),
         Route("/_mock/reset", reset, methods=["POST"]),
         Route("/_mock/renders", create_render, methods=["POST"]),
         Route("/_mock/renders/{id}/status", set_render_status, methods=["POST"]),

@@ -157,6 +157,7 @@ async def record_event(request: Request) -> Response:
         body["eventType"],
         client_ip(request),
         body.get("metadata"),
+        request.headers.get("user-agent"),
     )
     return JSONResponse({"recorded": recorded})
 
@@ -194,7 +195,9 @@ async def share_page(request: Request) -> Response:
     store = store_of(request)
     view, share, render = await store.resolve_share(token, looked_up_link(request, token))
     if _counts(request):
-        await store.record_share_event(view, share, "viewed", client_ip(request))
+        await store.record_share_event(
+            view, share, render, "viewed", client_ip(request), request.headers.get("user-agent")
+        )
     note = f"<p>{html.escape(share.message)}</p>" if share.message else ""
     page = _PAGE.format(
         title=html.escape(render.template_name),
@@ -211,7 +214,9 @@ async def share_download(request: Request) -> Response:
     view, share, render = await store.resolve_share(token, looked_up_link(request, token))
     pdf = await store.pdf(view, render)
     if _counts(request):
-        await store.record_share_event(view, share, "downloaded", client_ip(request))
+        await store.record_share_event(
+            view, share, render, "downloaded", client_ip(request), request.headers.get("user-agent")
+        )
     return _pdf_response(render.id, pdf)
 
 

@@ -65,6 +65,17 @@ class ClockState:
             return EARLIEST + timedelta(milliseconds=self.frozen_at_ms)
         return _millis(real + timedelta(milliseconds=self.offset_ms))
 
+    def real_ms_when(self, instant: datetime) -> int | None:
+        """The real time (Unix ms) at which the clock shows ``instant``; ``None``: never.
+
+        A frozen clock reaches an instant it has passed at once and a later one never (until
+        it is moved); a running one at that instant less its offset.
+        """
+        target = _ms_since_epoch(instant)
+        if self.frozen_at_ms is not None:
+            return int(time.time() * 1000) if target <= self.frozen_at_ms else None
+        return target - self.offset_ms
+
     @property
     def frozen(self) -> bool:
         """Whether time stands still until moved by hand."""

@@ -83,6 +83,10 @@ class ShareTokenMinter:
         """128 random bits for one share."""
         return secrets.token_bytes(NONCE_BYTES)
 
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A key of its own for another use of the secret (sealing webhook secrets)."""
+        return hashlib.blake2b(purpose, key=self._secret, digest_size=32).digest()
+
     def fingerprint(self) -> str:
         """A digest that tells two secrets apart without revealing either."""
         return hashlib.blake2b(b"craftkit-mock secret check", key=self._secret).hexdigest()

@@ -43,6 +43,7 @@ from mock_server.model.records import (
     Template,
     pack,
 )
+from mock_server.model.webhooks import SecretSealer
 from mock_server.operations.callers import (
     DeletedProject,
     Link,
@@ -53,6 +54,7 @@ from mock_server.operations.callers import (
 from mock_server.operations.email import EmailDispatcher, compose
 from mock_server.operations.pdf import PdfCache
 from mock_server.operations.validation import SchemaChecker
+from mock_server.operations.webhooks import Webhooks
 from mock_server.seed import Seed, SeedProject, SeedRender
 from mock_server.settings import Settings
 
@@ -131,6 +133,12 @@ class Store:
         self._dedup_window = timedelta(seconds=craftkit_spec.dedup_window_seconds())
         self._revoke_reason = craftkit_spec.revoke_reason()
         self._refusal: str | None = None
+        self.webhooks = Webhooks(
+            settings=settings,
+            engine=engine,
+            sealer=SecretSealer(minter.derived_key(b"craftkit-mock webhook secrets")),
+        )
+        """The project's webhook subscriptions, and the dispatcher that delivers events."""
 
     @property
     def description(self) -> str:
@@ -201,8 +209,9 @@ class Store:
             await asyncio.sleep(pause)
 
     async def aclose(self) -> None:
-        """Release the engine's connections and the email client."""
+        """Release the engine's connections, the email client and the webhook sender."""
         try:
+            await self.webhooks.aclose()
             await self._email.aclose()
         finally:
             await self._engine.aclose()
@@ -343,7 +352,9 @@ class Store:
     ) -> ClockState:
         """Move the shared clock, or a project's (which from then on runs alone)."""
         real = real_now()
-        return await self._engine.change_clock(project_id, lambda state: change(state, real))
+        changed = await self._engine.change_clock(project_id, lambda state: change(state, real))
+        await self.webhooks.clock_moved(project_id)
+        return changed
 
     async def set_faults(self, changes: dict[str, Any], project_id: str | None = None) -> None:
         """Switch faults for every project (``project_id`` None) or for one project only.
@@ -485,6 +496,8 @@ class Store:
                 "CRAFTKIT_MOCK_MAX_RENDERS); reset the project or use another",
                 headers={"Retry-After": "5"},
             ) from None
+        if created:
+            await self.webhooks.render_submitted(view, render)
         return render, rules.render_state(render, now), created
 
     def _check_manifest(self, template: Template, data: dict[str, Any]) -> None:
@@ -550,6 +563,7 @@ class Store:
             raise errors.Conflict(
                 f"The project is full ({full}): reset it, or raise CRAFTKIT_MOCK_MAX_RENDERS"
             ) from None
+        await self.webhooks.render_submitted(view, render)
         return render, rules.render_state(render, now)
 
     async def force_render_status(
@@ -561,8 +575,10 @@ class Store:
         if found is None or view is None:
             raise errors.NotFound("Render not found")
         now = view.now()
+        before = rules.render_state(found, now)
         render = replace(found, forced_status=status, forced_at=now)
         await self._engine.replace_render(render)
+        await self.webhooks.render_forced(view, before, render)
         return render, rules.render_state(render, now)
 
     # ---- shares ---------------------------------------------------------------------
@@ -621,6 +637,7 @@ class Store:
         )
         event = self._event("share_created", share.id, now)
         kept = await self._engine.add_share(share, share.token_digest, event)
+        await self.webhooks.document_event(view, render, event, actor="partner")
         return NewShare(kept, token, f"{self.share_base(view, origin)}/share/{token}")
 
     async def list_shares(self, view: ProjectView, render_id: str, origin: str) -> ShareListing:
@@ -636,16 +653,13 @@ class Store:
         """Revoke once: an unknown, foreign or already revoked share is ``404``."""
         render = await self._render(view, render_id)
         now = view.now()
+        event = self._event("share_revoked", share_id, now)
         revoked = await self._engine.revoke_share(
-            view.project.id,
-            render.id,
-            share_id,
-            now,
-            self._revoke_reason,
-            self._event("share_revoked", share_id, now),
+            view.project.id, render.id, share_id, now, self._revoke_reason, event
         )
         if revoked is None:
             raise errors.NotFound("Share not found")
+        await self.webhooks.document_event(view, render, event, actor="partner")
         return revoked
 
     async def resolve_share(
@@ -702,10 +716,32 @@ class Store:
         else:
             message_id = await self._email.send(route, outgoing)
         sent_at = view.now()
-        await self._engine.record_event(
-            project.id, render.id, self._event("email_sent", created.share.id, sent_at)
-        )
+        event = self._event("email_sent", created.share.id, sent_at)
+        await self._engine.record_event(project.id, render.id, event)
+        await self.webhooks.document_event(view, render, event, actor="partner")
         return EmailSent(created, message_id, sent_at)
+
+    async def email_opened(
+        self, view: ProjectView, email_id: str, source_ip: str | None, user_agent: str | None
+    ) -> tuple[EngagementEvent, str]:
+        """A recipient opened a kept email (the control API stands in for the mail client).
+
+        Records ``email_opened`` on the email's share (each open counts) and delivers it;
+        returns the event and the render.
+        """
+        entry = next(
+            (e for e in await self._engine.emails(view.project.id) if e.sent.id == email_id),
+            None,
+        )
+        if entry is None:
+            raise errors.NotFound("Email not found")
+        render = await self._render(view, entry.sent.email.render_id)
+        event = self._event("email_opened", entry.sent.email.share_id, view.now())
+        await self._engine.record_event(view.project.id, render.id, event)
+        await self.webhooks.document_event(
+            view, render, event, actor="recipient", source_ip=source_ip, user_agent=user_agent
+        )
+        return event, render.id
 
     async def emails(
         self,
@@ -736,17 +772,28 @@ class Store:
         return EngagementEvent(uuid7(at), event_type, share_id, at, packed)
 
     async def record_share_event(
-        self, view: ProjectView, share: Share, event_type: EventType, source_ip: str
+        self,
+        view: ProjectView,
+        share: Share,
+        render: Render,
+        event_type: EventType,
+        source_ip: str,
+        user_agent: str | None = None,
     ) -> bool:
         """A recipient's view or download through a share link (de-duplicated)."""
         event = self._event(event_type, share.id, view.now())
-        return await self._engine.record_recipient_event(
+        counted = await self._engine.record_recipient_event(
             view.project.id,
             share.render_id,
             event,
             f"{share.id}|{event_type}|{source_ip}",
             self._dedup_window,
         )
+        if counted:
+            await self.webhooks.document_event(
+                view, render, event, actor="recipient", source_ip=source_ip, user_agent=user_agent
+            )
+        return counted
 
     async def record_render_event(
         self,
@@ -755,17 +802,23 @@ class Store:
         event_type: EventType,
         source_ip: str,
         metadata: dict[str, Any] | None,
+        user_agent: str | None = None,
     ) -> bool:
         """A recipient event reported through the API (de-duplicated)."""
         render = await self._render(view, render_id)
         event = self._event(event_type, None, view.now(), metadata)
-        return await self._engine.record_recipient_event(
+        counted = await self._engine.record_recipient_event(
             view.project.id,
             render.id,
             event,
             f"render:{render.id}|{event_type}|{source_ip}",
             self._dedup_window,
         )
+        if counted:
+            await self.webhooks.document_event(
+                view, render, event, actor="partner", source_ip=source_ip, user_agent=user_agent
+            )
+        return counted
 
     async def engagement(self, view: ProjectView, render_id: str) -> EngagementView:
         """Counts of every event kind, link opens, total and the most recent events."""

@@ -4,8 +4,10 @@
 - ``serve(app)``: the mock in a thread on a free loopback port, for the length of a block.
 - ``MockProcess`` (``craftkit-mock`` as a process of its own), ``RedisServer`` (a real
   ``redis-server`` on a free loopback port), ``free_port``.
-- ``pytest_plugin``: the ``craftkit_mock_url`` and ``craftkit_sandbox`` fixtures, installed
-  with the package.
+- ``WebhookReceiver``: a local server that verifies and collects a sandbox's webhook
+  deliveries (``wait_for``, ``refuse``); ``verify_signature`` as the contract tells receivers.
+- ``pytest_plugin``: the ``craftkit_mock_url``, ``craftkit_sandbox`` and
+  ``craftkit_webhooks`` fixtures, installed with the package.
 
 Names load on first use, so the pytest plugin that imports this package costs nothing until
 a fixture is used.
@@ -25,15 +27,25 @@ if TYPE_CHECKING:
         free_port,
         serve,
     )
+    from mock_server.testing.webhooks import (
+        ReceivedDelivery,
+        WebhookReceiver,
+        WebhookTimeout,
+        verify_signature,
+    )
 
 __all__ = [
     "MockProcess",
+    "ReceivedDelivery",
     "RedisServer",
     "Sandbox",
     "SandboxError",
     "ThreadedServer",
+    "WebhookReceiver",
+    "WebhookTimeout",
     "free_port",
     "serve",
+    "verify_signature",
 ]
 
 _HOMES = {
@@ -44,6 +56,10 @@ _HOMES = {
     "ThreadedServer": "servers",
     "free_port": "servers",
     "serve": "servers",
+    "ReceivedDelivery": "webhooks",
+    "WebhookReceiver": "webhooks",
+    "WebhookTimeout": "webhooks",
+    "verify_signature": "webhooks",
 }
 
 

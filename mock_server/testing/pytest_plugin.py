@@ -7,6 +7,9 @@
 - ``craftkit_sandbox`` (function): a fresh project of its own on that mock for each test,
   with a key, a succeeded render and its own clock, faults, outbox and journal
   (``mock_server.testing.Sandbox``); deleted when the test ends.
+- ``craftkit_webhooks`` (function): a ``WebhookReceiver`` on a free loopback port,
+  subscribed to every event of the test's sandbox, verifying each delivery's signature
+  (``wait_for("document.viewed")``, ``refuse()`` to see a retry).
 
 Tests that use only these never see each other's doing, so ``pytest -n 8`` is safe.
 """
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from mock_server.testing.sandbox import Sandbox
+from mock_server.testing.webhooks import WebhookReceiver
 
 MOCK_URL_VARIABLE = "CRAFTKIT_MOCK_URL"
 
@@ -53,3 +57,20 @@ def craftkit_sandbox(request: pytest.FixtureRequest, craftkit_mock_url: str) -> 
     """A project of this test's own on the mock, deleted afterwards."""
     with Sandbox.create(craftkit_mock_url, name=request.node.nodeid[-200:]) as sandbox:
         yield sandbox
+
+
+WEBHOOK_SECRET = "craftkit-test-webhook-secret"
+"""The secret ``craftkit_webhooks`` subscribes with (``craftkit_webhooks.secret``)."""
+
+
+@pytest.fixture
+def craftkit_webhooks(craftkit_sandbox: Sandbox) -> Iterator[WebhookReceiver]:
+    """A receiver of every webhook event of this test's sandbox; ``.subscription`` is it."""
+    import craftkit_spec
+
+    rules = craftkit_spec.webhook_rules()
+    with WebhookReceiver(WEBHOOK_SECRET) as receiver:
+        receiver.subscription = craftkit_sandbox.subscribe(
+            receiver.url, WEBHOOK_SECRET, events=[*rules.render_events, *rules.document_events]
+        )
+        yield receiver

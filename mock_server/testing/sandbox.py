@@ -143,6 +143,47 @@ class Sandbox:
         entries: list[dict[str, Any]] = self._call("GET", "/requests")["requests"]
         return entries
 
+    def open_email(self, email_id: str) -> dict[str, Any]:
+        """Open a kept email as its recipient would (records ``email_opened``)."""
+        opened: dict[str, Any] = self._call("POST", f"/emails/{email_id}/open")
+        return opened
+
+    # ---- webhooks -----------------------------------------------------------------------
+
+    def subscribe(
+        self, url: str, secret: str, events: list[str] | None = None, active: bool = True
+    ) -> dict[str, Any]:
+        """Subscribe a receiver to the project's events (default: the render events)."""
+        body: dict[str, Any] = {"url": url, "secret": secret, "active": active}
+        if events is not None:
+            body["events"] = events
+        subscription: dict[str, Any] = self._call("POST", "/webhooks", body)
+        return subscription
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The project's subscriptions, oldest first (secrets are never shown)."""
+        found: list[dict[str, Any]] = self._call("GET", "/webhooks")["subscriptions"]
+        return found
+
+    def change_webhook(self, subscription_id: str, **changes: Any) -> dict[str, Any]:
+        """Change a subscription's ``url``, ``secret``, ``events`` or ``active``."""
+        changed: dict[str, Any] = self._call("PATCH", f"/webhooks/{subscription_id}", changes)
+        return changed
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Delete a subscription."""
+        self._call("DELETE", f"/webhooks/{subscription_id}")
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """The project's webhook deliveries, newest first, each with its attempts."""
+        found: list[dict[str, Any]] = self._call("GET", "/webhook-deliveries")["deliveries"]
+        return found
+
+    def resend(self, delivery_id: str) -> dict[str, Any]:
+        """Attempt a delivery again at once."""
+        again: dict[str, Any] = self._call("POST", f"/webhook-deliveries/{delivery_id}/resend")
+        return again
+
     # ---- lifecycle ----------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -152,6 +193,10 @@ class Sandbox:
         """
         self._call("POST", "/reset")
         self.render_id = self.new_render()
+
+    def close(self) -> None:
+        """Close the client and keep the project (another client, or a later run, uses it)."""
+        self._client.close()
 
     def delete(self) -> None:
         """Delete the project (its key then answers 403) and close the client."""

@@ -22,6 +22,7 @@ from tests.support.seed_tables import REPO_ROOT
 SPEC = craftkit_spec.load_resolved()
 CONTROL = craftkit_spec.load_resolved(craftkit_spec.spec_path("mock-control.yaml"))
 OPERATIONS = list(craftkit_spec.iter_operations(SPEC))
+WEBHOOKS = list(craftkit_spec.iter_webhooks(SPEC))
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -88,7 +89,7 @@ def test_the_site_has_its_entry_page_and_every_part(site: Path) -> None:
     for target in ("reference.html", "mock.html", "control.html"):
         assert target in index
         assert (site / target).is_file()
-    for operation in OPERATIONS:
+    for operation in [*OPERATIONS, *WEBHOOKS]:
         assert f"operations/{operation.operation_id}.html" in index
         assert (site / "operations" / f"{operation.operation_id}.md").is_file()
     assert "cdn." not in (site / "reference.html").read_text(), "the reference must work offline"
@@ -99,9 +100,11 @@ def test_the_reference_shows_every_operation_code_and_sample_in_a_browser(site: 
     text = rendered_text(site / "reference.html")
     assert len(text) > 20_000, "Redoc did not render"
     missing = [
-        op.definition["summary"] for op in OPERATIONS if op.definition["summary"] not in text
+        op.definition["summary"]
+        for op in [*OPERATIONS, *WEBHOOKS]
+        if op.definition["summary"] not in text
     ]
-    assert missing == []
+    assert missing == []  # the webhooks too, in Redoc's own section
     codes = SPEC["components"]["schemas"]["ErrorCode"]["enum"]
     assert [code for code in codes if code not in text] == []
     for label in ("curl", "Node.js", "Python"):
@@ -179,6 +182,21 @@ def test_markdown_tables_match_the_spec(operation: craftkit_spec.Operation, site
     samples = [sample["label"] for sample in operation.definition["x-codeSamples"]]
     for label in samples:
         assert f"### {label}" in markdown
+
+
+@pytest.mark.parametrize("webhook", WEBHOOKS, ids=lambda w: w.operation_id)
+def test_a_webhook_page_shows_its_headers_and_every_body_field(
+    webhook: craftkit_spec.Operation, site: Path
+) -> None:
+    page = (site / "operations" / f"{webhook.operation_id}.md").read_text()
+    assert f"`{webhook.path}`" in page
+    for parameter in webhook.definition["parameters"]:
+        assert f"| `{parameter['name']}` |" in page
+    schema = webhook.definition["requestBody"]["content"]["application/json"]["schema"]
+    for field in craftkit_spec.declared_properties(schema):
+        assert f"| `{field}` |" in page
+    for status in webhook.responses:
+        assert f"- `{status}`:" in page
 
 
 def test_a_field_or_code_added_to_the_spec_appears_in_its_page() -> None:

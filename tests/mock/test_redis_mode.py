@@ -23,7 +23,7 @@ import pytest
 import redis
 
 import craftkit_spec
-from mock_server.testing import MockProcess, RedisServer, Sandbox
+from mock_server.testing import MockProcess, RedisServer, Sandbox, WebhookReceiver
 from tests.conftest import ACME_KEY, SUCCEEDED_RENDER
 
 SECRET = "5e" * 32
@@ -136,6 +136,40 @@ def test_two_hundred_concurrent_creates_are_all_listed_newest_first(sandbox: San
 
 
 @pytest.mark.slow
+def test_four_workers_deliver_each_webhook_once_and_retry_it_once(sandbox: Sandbox) -> None:
+    """Every worker runs a dispatcher; a claim hands each attempt to one of them."""
+    rules = craftkit_spec.webhook_rules()
+    with WebhookReceiver("four-workers") as receiver:
+        sandbox.subscribe(receiver.url, "four-workers", events=list(rules.document_events))
+        sandbox.freeze()
+        receiver.refuse(1)
+        url = f"{sandbox.base_url}/v1/renders/{sandbox.render_id}/shares"
+        created = _at_once([("POST", url, {"headers": sandbox.headers, "json": {}})] * 40)
+        ids = {response.json()["id"] for response in created}
+        for share_id in ids:
+            receiver.wait_for(
+                "document.share_created", timeout=15, verified=False, shareId=share_id
+            )
+        refused = [d for d in receiver.deliveries if d.answered != 200]
+        assert len(refused) == 1
+        sandbox.advance(rules.retry_delays_seconds[0])
+        retried = receiver.wait_for(
+            "document.share_created", timeout=15, count=2, shareId=refused[0].body["shareId"]
+        )
+        assert retried.delivery_id == refused[0].delivery_id
+        deadline = time.monotonic() + 10
+        while sum(len(d["attempts"]) for d in sandbox.deliveries()) < len(ids) + 1:
+            assert time.monotonic() < deadline, sandbox.deliveries()
+            time.sleep(0.01)  # attempts are recorded just after the receiver answered
+        sandbox.advance(24 * 3600)  # nothing else is due: every other delivery was acknowledged
+        logged = sandbox.deliveries()
+        by_delivery = [d.delivery_id for d in receiver.deliveries]
+        assert len(by_delivery) == len(ids) + 1
+        assert len(set(by_delivery)) == len(ids)
+        assert sorted(len(d["attempts"]) for d in logged) == [1] * (len(ids) - 1) + [2]
+        assert {d["status"] for d in logged} == {"delivered"}
+
+
 def test_the_conformance_suite_passes_against_four_workers_on_redis(four_workers: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "conformance", "run", "--base-url", four_workers,
@@ -205,6 +239,33 @@ def test_a_restart_loses_nothing_and_old_links_keep_resolving(redis_server: Redi
         assert rows["shares"][0]["clickCount"] == 1
         clock = httpx.get(f"{again}/_mock/projects/{project['projectId']}/clock").json()
         assert clock == {"now": "2030-01-01T00:00:00.000Z", "frozen": True}
+
+
+def test_a_pending_webhook_retry_survives_a_restart(redis_server: RedisServer) -> None:
+    env = _env(f"h{uuid.uuid4().hex[:8]}")
+    args = ("--workers", "2", "--store", redis_server.url)
+    with WebhookReceiver("kept-secret") as receiver:
+        with MockProcess(*args, env=env) as url:
+            box = Sandbox.create(url)
+            box.subscribe(receiver.url, "kept-secret", events=["document.share_created"])
+            box.freeze()
+            receiver.refuse(1)
+            httpx.post(
+                f"{url}/v1/renders/{box.render_id}/shares", headers=box.headers, json={}
+            ).raise_for_status()
+            first = receiver.wait_for("document.share_created", verified=False)
+            deadline = time.monotonic() + 10
+            while not box.deliveries()[0]["attempts"] and time.monotonic() < deadline:
+                time.sleep(0.01)  # the attempt is recorded just after the receiver answered
+            box.close()
+        with MockProcess(*args, env=env) as again:
+            moved = Sandbox(again, box.project_id, box.api_key, box.render_id, httpx.Client(
+                base_url=f"{again}/_mock"))  # fmt: skip
+            moved.advance(craftkit_spec.webhook_rules().retry_delays_seconds[0])
+            second = receiver.wait_for("document.share_created", count=1, timeout=15)
+            assert second.delivery_id == first.delivery_id
+            assert second.verified  # the secret, sealed in Redis, opens after the restart
+            moved.delete()
 
 
 @pytest.mark.slow

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -208,7 +210,14 @@ def _cross_project(store: Store) -> None:
 
 
 def _count_every_view(store: Store) -> None:
-    async def record(view: ProjectView, share: Share, event_type: Any, source_ip: str) -> bool:
+    async def record(
+        view: ProjectView,
+        share: Share,
+        render: Any,
+        event_type: Any,
+        source_ip: str,
+        user_agent: str | None = None,
+    ) -> bool:
         event = store._event(event_type, share.id, view.now())
         await store._engine.record_event(view.project.id, share.render_id, event)
         return True
@@ -217,7 +226,14 @@ def _count_every_view(store: Store) -> None:
 
 
 def _count_no_view(store: Store) -> None:
-    async def record(view: ProjectView, share: Share, event_type: Any, source_ip: str) -> bool:
+    async def record(
+        view: ProjectView,
+        share: Share,
+        render: Any,
+        event_type: Any,
+        source_ip: str,
+        user_agent: str | None = None,
+    ) -> bool:
         return False
 
     store.record_share_event = record  # type: ignore[method-assign]
@@ -760,8 +776,15 @@ VARIANTS += [
 def _dedup_ignores_the_address(store: Store) -> None:
     original = store.record_share_event
 
-    async def record(view: ProjectView, share: Share, event_type: Any, source_ip: str) -> bool:
-        return await original(view, share, event_type, "everyone")
+    async def record(
+        view: ProjectView,
+        share: Share,
+        render: Any,
+        event_type: Any,
+        source_ip: str,
+        user_agent: str | None = None,
+    ) -> bool:
+        return await original(view, share, render, event_type, "everyone", user_agent)
 
     store.record_share_event = record  # type: ignore[method-assign]
 
@@ -957,3 +980,87 @@ class StrictShareBodies:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+
+# ---- webhooks (issue #22): deliveries as a broken deployment might send them -------------
+
+
+def _signs_with_another_key(store: Store) -> None:
+    hooks = store.webhooks
+    sealer = hooks._sealer
+    original = sealer.open
+
+    def opened(nonce: bytes, sealed: bytes) -> bytes | None:
+        secret = original(nonce, sealed)
+        return None if secret is None else secret + b"!"
+
+    sealer.open = opened  # type: ignore[method-assign]
+
+
+def _drops_the_timestamp_header(store: Store) -> None:
+    async def drop(request: httpx.Request) -> None:
+        del request.headers["x-craftkit-timestamp"]
+
+    store.webhooks._client = httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, event_hooks={"request": [drop]}
+    )
+
+
+def _retries_under_a_new_delivery_id(store: Store) -> None:
+    hooks = store.webhooks
+    original = hooks._send
+
+    async def send(delivery: Any, subscription: Any, at: datetime) -> Any:
+        if delivery.attempts:
+            delivery = replace(delivery, id=str(uuid.uuid4()))
+        return await original(delivery, subscription, at)
+
+    hooks._send = send  # type: ignore[method-assign]
+
+
+def _no_delivery_for_a_revoke(store: Store) -> None:
+    hooks = store.webhooks
+    original = hooks.document_event
+
+    async def document_event(view: ProjectView, render: Render, event: Any, **more: Any) -> None:
+        if event.event_type != "share_revoked":
+            await original(view, render, event, **more)
+
+    hooks.document_event = document_event  # type: ignore[method-assign]
+
+
+def _every_project_delivers_to_every_subscription(store: Store) -> None:
+    hooks = store.webhooks
+    ledger = hooks._ledger
+    original = ledger.subscriptions
+    engine = _engine(store)
+
+    async def subscriptions(project_id: str) -> list[Any]:
+        return [s for each in list(engine._projects) for s in await original(each)]
+
+    ledger.subscriptions = subscriptions  # type: ignore[method-assign]
+
+
+VARIANTS += [
+    Variant(
+        "webhooks signed with another key",
+        "WEBHOOK-SHARE-EVENTS",
+        _patched(_signs_with_another_key),
+    ),
+    Variant(
+        "webhooks without x-craftkit-timestamp",
+        "WEBHOOK-SHARE-EVENTS",
+        _patched(_drops_the_timestamp_header),
+    ),
+    Variant(
+        "a webhook retry under a new delivery id",
+        "WEBHOOK-RETRY-SAME-ID",
+        _patched(_retries_under_a_new_delivery_id),
+    ),
+    Variant("no webhook for a revoke", "WEBHOOK-SHARE-EVENTS", _patched(_no_delivery_for_a_revoke)),
+    Variant(
+        "webhooks of every project sent to every subscription",
+        "WEBHOOK-OWN-PROJECT",
+        _patched(_every_project_delivers_to_every_subscription),
+    ),
+]
