@@ -12,8 +12,9 @@ from typing import Any
 
 import craftkit_spec
 from conformance.context import Context
-from conformance.failures import expect, fail, skip
+from conformance.failures import expect, expect_status, fail, skip
 from conformance.rules import rule
+from conformance.target import RESEND_TEST_RECIPIENT
 from conformance.webhooks import DeliveryContract, Received, WebhookListener
 
 
@@ -91,6 +92,32 @@ def share_events_are_delivered(ctx: Context) -> None:
         expect(
             len(ids) == 1,
             f"One {event} action was delivered as {len(ids)} deliveries",
+            "one delivery per action (its retries share its delivery id)",
+        )
+
+
+@rule(
+    "WEBHOOK-EMAIL-EVENTS",
+    "Emailing a render sends one signed document.share_created and one document.email_sent delivery naming the email's share.",
+    source="notes A (outgoing webhooks)",
+    needs=("key", "render", "email", "webhooks"),
+)
+def email_events_are_delivered(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    exchange = ctx.call(
+        "POST", f"/v1/renders/{render_id}/email", json={"to": RESEND_TEST_RECIPIENT}
+    )
+    if exchange.status == 503 and not ctx.target.is_mock:
+        skip("the deployment answers 503 email_not_configured: email is not set up there")
+    sent = expect_status(exchange, 201, "emailing a render")
+    ctx.target.remember_share(render_id, sent["id"])
+    for event in ("document.share_created", "document.email_sent"):
+        delivery, every = _arrival(ctx, event, shareId=sent["id"])
+        _conforms(ctx, delivery)
+        ids = {d.headers.get("x-craftkit-delivery-id") for d in every}
+        expect(
+            len(ids) == 1,
+            f"One email was delivered as {len(ids)} {event} deliveries",
             "one delivery per action (its retries share its delivery id)",
         )
 

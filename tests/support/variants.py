@@ -1018,6 +1018,17 @@ def _retries_under_a_new_delivery_id(store: Store) -> None:
     hooks._send = send  # type: ignore[method-assign]
 
 
+def _no_delivery_for_an_email(store: Store) -> None:
+    hooks = store.webhooks
+    original = hooks.document_event
+
+    async def document_event(view: ProjectView, render: Render, event: Any, **more: Any) -> None:
+        if event.event_type != "email_sent":
+            await original(view, render, event, **more)
+
+    hooks.document_event = document_event  # type: ignore[method-assign]
+
+
 def _no_delivery_for_a_revoke(store: Store) -> None:
     hooks = store.webhooks
     original = hooks.document_event
@@ -1058,6 +1069,9 @@ VARIANTS += [
         _patched(_retries_under_a_new_delivery_id),
     ),
     Variant("no webhook for a revoke", "WEBHOOK-SHARE-EVENTS", _patched(_no_delivery_for_a_revoke)),
+    Variant(
+        "no webhook for an email sent", "WEBHOOK-EMAIL-EVENTS", _patched(_no_delivery_for_an_email)
+    ),
     Variant(
         "webhooks of every project sent to every subscription",
         "WEBHOOK-OWN-PROJECT",
