@@ -13,7 +13,9 @@ from conformance.rules import rule
 from conformance.target import RESEND_TEST_RECIPIENT
 
 
-def _email(ctx: Context, render_id: str, **body: object) -> tuple[int, dict[str, object]]:
+def send_email(ctx: Context, render_id: str, **body: object) -> tuple[int, dict[str, object]]:
+    """Email a render to Resend's test address; skipped where the deployment has no email."""
+    """Email a render to Resend's test address; skip where the deployment has no email."""
     payload = {"to": RESEND_TEST_RECIPIENT, **body}
     exchange = ctx.call("POST", f"/v1/renders/{render_id}/email", json=payload)
     if exchange.status == 503 and not ctx.target.is_mock:
@@ -31,7 +33,7 @@ def _email(ctx: Context, render_id: str, **body: object) -> tuple[int, dict[str,
 )
 def send(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
-    _, sent = _email(
+    _, sent = send_email(
         ctx, render_id, recipientName="Jane Doe", message="Here is your signed agreement."
     )
     expect(str(sent["shareToken"]).startswith("cks_"), "shareToken does not start cks_", "cks_…")
@@ -84,7 +86,7 @@ def validation(ctx: Context) -> None:
     needs=("key", "render", "email"),
 )
 def name_limit(ctx: Context) -> None:
-    _email(ctx, ctx.target.render(), recipientName="n" * NAME_MAX)
+    send_email(ctx, ctx.target.render(), recipientName="n" * NAME_MAX)
 
 
 @rule(
@@ -165,7 +167,7 @@ def send_failed(ctx: Context) -> None:
 )
 def content(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
-    _, sent = _email(ctx, render_id, recipientName="Jane Doe", message="Signed copy attached.")
+    _, sent = send_email(ctx, render_id, recipientName="Jane Doe", message="Signed copy attached.")
     mail = next((m for m in ctx.target.outbox() if m["shareId"] == sent["id"]), None)
     expect(mail is not None, "no mail in the outbox for the emailed share", "one outbox email")
     assert mail is not None

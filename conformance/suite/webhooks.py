@@ -12,9 +12,9 @@ from typing import Any
 
 import craftkit_spec
 from conformance.context import Context
-from conformance.failures import expect, expect_status, fail, skip
+from conformance.failures import expect, fail, skip
 from conformance.rules import rule
-from conformance.target import RESEND_TEST_RECIPIENT
+from conformance.suite.email import send_email
 from conformance.webhooks import DeliveryContract, Received, WebhookListener
 
 
@@ -58,6 +58,16 @@ def _arrival(
     return found, matching(listener.received)
 
 
+def _one_per_action(event: str, every: list[Received], action: str) -> None:
+    """Every delivery of one action shares one delivery id (retries included)."""
+    ids = {d.headers.get("x-craftkit-delivery-id") for d in every}
+    expect(
+        len(ids) == 1,
+        f"One {action} was delivered as {len(ids)} {event} deliveries",
+        "one delivery per action (its retries share its delivery id)",
+    )
+
+
 def _conforms(ctx: Context, delivery: Received) -> None:
     listener = _listener(ctx)
     problems = _contract().problems(delivery, listener.secret)
@@ -88,12 +98,7 @@ def share_events_are_delivered(ctx: Context) -> None:
             f"The {event} delivery names another render",
             f"renderId {render_id}",
         )
-        ids = {d.headers.get("x-craftkit-delivery-id") for d in every}
-        expect(
-            len(ids) == 1,
-            f"One {event} action was delivered as {len(ids)} deliveries",
-            "one delivery per action (its retries share its delivery id)",
-        )
+        _one_per_action(event, every, "action")
 
 
 @rule(
@@ -104,22 +109,11 @@ def share_events_are_delivered(ctx: Context) -> None:
 )
 def email_events_are_delivered(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
-    exchange = ctx.call(
-        "POST", f"/v1/renders/{render_id}/email", json={"to": RESEND_TEST_RECIPIENT}
-    )
-    if exchange.status == 503 and not ctx.target.is_mock:
-        skip("the deployment answers 503 email_not_configured: email is not set up there")
-    sent = expect_status(exchange, 201, "emailing a render")
-    ctx.target.remember_share(render_id, sent["id"])
+    _, sent = send_email(ctx, render_id)
     for event in ("document.share_created", "document.email_sent"):
         delivery, every = _arrival(ctx, event, shareId=sent["id"])
         _conforms(ctx, delivery)
-        ids = {d.headers.get("x-craftkit-delivery-id") for d in every}
-        expect(
-            len(ids) == 1,
-            f"One email was delivered as {len(ids)} {event} deliveries",
-            "one delivery per action (its retries share its delivery id)",
-        )
+        _one_per_action(event, every, "email")
 
 
 @rule(

@@ -1018,26 +1018,22 @@ def _retries_under_a_new_delivery_id(store: Store) -> None:
     hooks._send = send  # type: ignore[method-assign]
 
 
-def _no_delivery_for_an_email(store: Store) -> None:
-    hooks = store.webhooks
-    original = hooks.document_event
+def _no_delivery_for(event_type: str) -> Callable[[Store], None]:
+    """A patch under which the one kind of engagement event is never delivered."""
 
-    async def document_event(view: ProjectView, render: Render, event: Any, **more: Any) -> None:
-        if event.event_type != "email_sent":
-            await original(view, render, event, **more)
+    def patch(store: Store) -> None:
+        hooks = store.webhooks
+        original = hooks.document_event
 
-    hooks.document_event = document_event  # type: ignore[method-assign]
+        async def document_event(
+            view: ProjectView, render: Render, event: Any, **more: Any
+        ) -> None:
+            if event.event_type != event_type:
+                await original(view, render, event, **more)
 
+        hooks.document_event = document_event  # type: ignore[method-assign]
 
-def _no_delivery_for_a_revoke(store: Store) -> None:
-    hooks = store.webhooks
-    original = hooks.document_event
-
-    async def document_event(view: ProjectView, render: Render, event: Any, **more: Any) -> None:
-        if event.event_type != "share_revoked":
-            await original(view, render, event, **more)
-
-    hooks.document_event = document_event  # type: ignore[method-assign]
+    return patch
 
 
 def _every_project_delivers_to_every_subscription(store: Store) -> None:
@@ -1068,9 +1064,15 @@ VARIANTS += [
         "WEBHOOK-RETRY-SAME-ID",
         _patched(_retries_under_a_new_delivery_id),
     ),
-    Variant("no webhook for a revoke", "WEBHOOK-SHARE-EVENTS", _patched(_no_delivery_for_a_revoke)),
     Variant(
-        "no webhook for an email sent", "WEBHOOK-EMAIL-EVENTS", _patched(_no_delivery_for_an_email)
+        "no webhook for a revoke",
+        "WEBHOOK-SHARE-EVENTS",
+        _patched(_no_delivery_for("share_revoked")),
+    ),
+    Variant(
+        "no webhook for an email sent",
+        "WEBHOOK-EMAIL-EVENTS",
+        _patched(_no_delivery_for("email_sent")),
     ),
     Variant(
         "webhooks of every project sent to every subscription",
