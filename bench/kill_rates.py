@@ -29,6 +29,18 @@ from run import write_section
 
 from tests.support.mutants import UNOBSERVABLE, Mutant, generate, judge
 
+DIFF_UNREACHED = {
+    "documentEvent.drop-field.metadata": "diff's core reports no event with metadata "
+    "(run's WEBHOOK-PARTNER-EVENTS does)",
+    "documentEvent.alter-field.metadata": "diff's core reports no event with metadata "
+    "(run's WEBHOOK-PARTNER-EVENTS does)",
+    "documentEvent.never.document.email_opened": "diff's core opens no mail (the mock's outbox "
+    "is its own; run's WEBHOOK-EMAIL-EVENTS opens it)",
+    "documentEvent.alter-field.templateId": "diff compares what the two sides' deliveries say "
+    "of shares and actors; a render's template is checked by run's WEBHOOK-RENDER-EVENTS",
+}
+"""Mutants the differential core cannot reach, and where they are caught instead."""
+
 MARK_BEGIN = "<!-- kill-rates:begin -->"
 MARK_END = "<!-- kill-rates:end -->"
 
@@ -65,6 +77,13 @@ def _judge(mutant_id: str) -> Outcome:
 def _why(outcome: Outcome, side: str) -> str:
     if side == "diff" and outcome.diff.startswith("decision:"):
         return f"reported as a decision taken otherwise ({outcome.diff.removeprefix('decision:')})"
+    if side == "diff" and outcome.mutant_id.startswith("renderEvent."):
+        return (
+            "diff compares document.* deliveries only: when a render ends is each side's own "
+            "(run's WEBHOOK-RENDER-EVENTS checks render.* deliveries)"
+        )
+    if side == "diff" and outcome.mutant_id in DIFF_UNREACHED:
+        return DIFF_UNREACHED[outcome.mutant_id]
     return UNOBSERVABLE.get(outcome.mutant_id, "not explained")
 
 

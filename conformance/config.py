@@ -63,6 +63,8 @@ class RunConfig:
     api_key: str | None = None
     other_api_key: str | None = None
     render_id: str | None = None
+    other_render_id: str | None = None
+    """A succeeded render of the other project (else one is rendered from the template)."""
     template_slug: str | None = None
     template_data: dict[str, Any] | None = None
     not_ready_render_id: str | None = None

@@ -67,6 +67,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("other-api-key", "other_api_key", "A second project's key, for isolation rules."),
     RunOption("render-id", "render_id", "A succeeded render of --api-key's project to share."),
     RunOption(
+        "other-render-id",
+        "other_render_id",
+        "A succeeded render of --other-api-key's project (else one is rendered from "
+        "--template-slug), for the rules that cross projects.",
+    ),
+    RunOption(
         "webhook-listen",
         "webhook_listen",
         "HOST:PORT to receive the deployment's webhooks on (subscribe --api-key's project to "

@@ -26,6 +26,7 @@ RuleFunction = Callable[["Context"], None]
 NEEDS_EXPLAINED = {
     "key": "an API key (--api-key)",
     "other_key": "a second project's key (--other-api-key)",
+    "other_render": "a succeeded render of that project (--other-render-id, or --template-slug)",
     "render": "a succeeded render (--template-slug/--template-data, or --render-id)",
     "not_ready_render": "a render that has not succeeded (--not-ready-render-id)",
     "write": "permission to create and revoke shares (drop --read-only)",

@@ -126,7 +126,7 @@ class Target:
         if self.other_key:
             found.add("other_key")
         if self.is_mock:
-            found |= {"mock", "render", "not_ready_render", "template"}
+            found |= {"mock", "render", "not_ready_render", "template", "other_render"}
         else:
             # With --read-only a render may only be one that exists: rendering one creates.
             can_render = self.config.template_slug is not None and not self.config.read_only
@@ -136,6 +136,8 @@ class Target:
                 found.add("template")
             if self.config.not_ready_render_id:
                 found.add("not_ready_render")
+            if self.other_key and (self.config.other_render_id or can_render):
+                found.add("other_render")
         if not self.config.read_only:
             found |= {"write", "email"}
         if self.webhooks is not None:
@@ -202,6 +204,10 @@ class Target:
         emails: list[dict[str, Any]] = self.in_project("GET", "/emails").json()["emails"]
         return emails
 
+    def open_email(self, email_id: str) -> None:
+        """Open a sent mail as its recipient would (mock only: records ``email_opened``)."""
+        self.in_project("POST", f"/emails/{email_id}/open")
+
     # ---- renders ------------------------------------------------------------------------
 
     def _check_key(self, key: str | None, option: str) -> None:
@@ -229,6 +235,15 @@ class Target:
             return self.mock_render()
         return self.render()
 
+    def new_render(self) -> str:
+        """A render made now and run to its end, so that its ``render.*`` delivery is owed.
+
+        On the mock through the control API, on a deployment rendered from the template.
+        """
+        if self.is_mock:
+            return self.mock_render()
+        return self.submit_and_wait(self.key)
+
     def render(self) -> str:
         """A succeeded render of the key's project (one per run against a deployment)."""
         if self._render is None:
@@ -245,6 +260,8 @@ class Target:
         if self._other_render is None:
             if self.is_mock:
                 self._other_render = self.mock_render(key=self.other_key)
+            elif self.config.other_render_id:
+                self._other_render = self.config.other_render_id
             else:
                 self._other_render = self.submit_and_wait(self.other_key)
         return self._other_render

@@ -144,6 +144,9 @@ class Lockstep:
     fail_fast: bool = False
     untested: list[str] = field(default_factory=list)
     """What could not be compared against this target, and why (said in the report)."""
+    history: list[tuple[str, Exchange, Exchange]] = field(default_factory=list)
+    """The current sequence's steps as sent: name, the target's and the reference's answer
+    (what a webhook delivery is traced back to)."""
 
     @property
     def departures(self) -> int:
@@ -178,6 +181,7 @@ class Lockstep:
         self.log.append(f"{len(self.log) + 1}. {name}")
         self.steps += 1
         ours, theirs = act(self.target), act(self.reference)
+        self.history.append((name, ours, theirs))
         documented = documented_headers(operation_path, method, theirs.status)
         stated = stated_headers(operation_path, method, theirs.status)
         found = compare(
@@ -238,6 +242,9 @@ class Lockstep:
         self.steps += 1
         target_answers = answers[self.target.label]
         reference_answers = answers[self.reference.label]
+        self.history += [
+            (name, a, b) for a, b in zip(target_answers, reference_answers, strict=False)
+        ]
         shown = won[self.target.label][-1] if ours > theirs else target_answers[-1]
         other = next((a for a in reference_answers if a.status >= 300), reference_answers[-1])
         source, _ = judge(operation_path, method, other.status, shown.status, None)

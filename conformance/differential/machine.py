@@ -38,6 +38,7 @@ from hypothesis.stateful import rule as step
 
 from conformance.client import Exchange
 from conformance.config import RunConfig
+from conformance.differential.deliveries import compare_deliveries
 from conformance.differential.lockstep import DiffResult, Diverged, Lockstep, Side, noted
 from conformance.differential.probes import oversize_steps, probe_decisions, provision
 from conformance.differential.steps import (
@@ -550,6 +551,8 @@ def run_lockstep(
             core.core()
         except Diverged as diverged:  # only once the run has reported all it may
             run.divergences.append(diverged.divergence)
+        if not target_config.read_only and not run.done:
+            compare_deliveries(run, target_config.webhook_wait)
         run.going_on = False  # a drawn sequence ends at a departure, so it can shrink
         # Then the drawn sequences, unless the run reported all it may or nothing may be
         # created; each departure they find that the core did not is reported too.

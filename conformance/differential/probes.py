@@ -37,7 +37,7 @@ def provision(run: Lockstep) -> None:
         status = shown.get("status") if isinstance(shown, dict) else None
         made_as = status if status in RENDER_STATUSES and status != "succeeded" else "queued"
         run.reference.not_ready = run.reference.session.target.mock_render(status=made_as)
-    if own.other_key and (own.is_mock or "template" in own.capabilities):
+    if "other_render" in own.capabilities:
         for side in (run.target, run.reference):
             side.foreign = side.session.target.other_render()
             side.correlator.preset(side.foreign, "foreign-render")

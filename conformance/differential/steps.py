@@ -30,6 +30,7 @@ from conformance.target import RESEND_TEST_RECIPIENT
 def begin_sequence(run: Lockstep) -> None:
     """A new sequence: fresh names, a render on each side, and the shares it has already."""
     run.log = []
+    run.history = []
     run.sequences += 1
     for side in (run.target, run.reference):
         side.correlator = Correlator()

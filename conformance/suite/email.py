@@ -15,7 +15,6 @@ from conformance.target import RESEND_TEST_RECIPIENT
 
 def send_email(ctx: Context, render_id: str, **body: object) -> tuple[int, dict[str, object]]:
     """Email a render to Resend's test address; skipped where the deployment has no email."""
-    """Email a render to Resend's test address; skip where the deployment has no email."""
     payload = {"to": RESEND_TEST_RECIPIENT, **body}
     exchange = ctx.call("POST", f"/v1/renders/{render_id}/email", json=payload)
     if exchange.status == 503 and not ctx.target.is_mock:

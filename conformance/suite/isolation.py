@@ -24,7 +24,7 @@ _WRITES: tuple[tuple[str, str, dict[str, str]], ...] = (
     "ISOLATION-RENDERS",
     "Another project's render answers 404 not_found (never 403) on every render operation, both ways.",
     source="notes A (keys are project-scoped; 404 never 403); seed 000 (404 not_found)",
-    needs=("key", "other_key", "render"),
+    needs=("key", "other_key", "other_render", "render"),
 )
 def renders_are_isolated(ctx: Context) -> None:
     pairs = (
@@ -46,7 +46,7 @@ def renders_are_isolated(ctx: Context) -> None:
     "ISOLATION-SHARES",
     "Another project cannot revoke a share: 404 not_found, and the share keeps resolving.",
     source="notes A (project scoping); seed 000 (revoke 404)",
-    needs=("key", "other_key", "render", "write"),
+    needs=("key", "other_key", "other_render", "render", "write"),
 )
 def shares_are_isolated(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()

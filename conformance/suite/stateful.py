@@ -105,7 +105,7 @@ class SharesMachine(RuleBasedStateMachine):
         self.ctx.client.transcript.clear()
         self.target = self.ctx.target
         self.mock = self.target.is_mock
-        self.can_cross = self.target.other_key is not None
+        self.can_cross = "other_render" in self.target.capabilities
         self.model: dict[str, ModelShare] = {}
         self.renders: list[tuple[str, str]] = []
         self.baseline: dict[str, set[str]] = {}

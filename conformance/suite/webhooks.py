@@ -8,11 +8,14 @@ and body, retried with the same delivery id, and never about another project.
 from __future__ import annotations
 
 import functools
+import ipaddress
+import secrets
 from typing import Any
 
 import craftkit_spec
+from conformance.client import Exchange
 from conformance.context import Context
-from conformance.failures import expect, fail, skip
+from conformance.failures import expect, expect_status, fail, skip
 from conformance.rules import rule
 from conformance.suite.email import send_email
 from conformance.webhooks import DeliveryContract, Received, WebhookListener
@@ -79,18 +82,74 @@ def _conforms(ctx: Context, delivery: Received) -> None:
         )
 
 
+def _engagement_event(ctx: Context, render_id: str, delivery: Received) -> None:
+    """The delivery's ``eventId`` is the engagement event it reports, at the same instant."""
+    body = delivery.body
+    recent = ctx.call("GET", f"/v1/renders/{render_id}/engagement").json().get("recent") or []
+    recorded = next((e for e in recent if e.get("id") == body.get("eventId")), None)
+    expect(
+        recorded is not None,
+        f"The {delivery.event} delivery's eventId is no engagement event of the render",
+        "eventId: the id GET /v1/renders/{id}/engagement lists for the event",
+    )
+    assert recorded is not None
+    for field in ("eventType", "shareId", "createdAt"):
+        expect(
+            recorded.get(field) == body.get(field),
+            f"The {delivery.event} delivery's {field} is {body.get(field)!r}, its engagement "
+            f"event's {recorded.get(field)!r}",
+            "the engagement event's own value",
+        )
+
+
+def _acted_by(delivery: Received, actor: str) -> None:
+    expect(
+        delivery.body.get("actorKind") == actor,
+        f"The {delivery.event} delivery's actorKind is {delivery.body.get('actorKind')!r}",
+        f"{actor} ({'a recipient acted through a link or mail' if actor == 'recipient' else 'the integration acted through the API'})",
+    )
+
+
+def _came_from(delivery: Received, sent: Exchange) -> None:
+    """``sourceIp`` and ``userAgent``, where given, are those the action came with."""
+    body = delivery.body
+    address = body.get("sourceIp")
+    if address is not None:
+        try:
+            ipaddress.ip_address(str(address))
+        except ValueError:
+            fail(
+                f"The {delivery.event} delivery's sourceIp {address!r} is no IP address",
+                "the address the action came from, or null",
+            )
+    agent = body.get("userAgent")
+    headers = {name.lower(): value for name, value in sent.request_headers.items()}
+    expect(
+        agent is None or agent == headers.get("user-agent"),
+        f"The {delivery.event} delivery's userAgent is {agent!r}",
+        f"the User-Agent the action came with ({headers.get('user-agent')!r}), or null",
+    )
+
+
 @rule(
     "WEBHOOK-SHARE-EVENTS",
-    "Creating, opening and revoking a share each sends one signed delivery (document.share_created, document.viewed, document.share_revoked) naming the share, with the contract's headers and body.",
+    "Creating, opening, downloading through and revoking a share each sends one signed delivery (document.share_created, document.viewed, document.downloaded, document.share_revoked) naming the share and the engagement event, by the actor who acted, with the contract's headers and body.",
     source="notes A (outgoing webhooks)",
     needs=("key", "render", "write", "webhooks"),
 )
 def share_events_are_delivered(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
     created = ctx.create_share(render_id, message="webhooks")
-    ctx.open_link(ctx.share_url(created))
+    page = ctx.open_link(ctx.share_url(created))
+    pdf = ctx.open_link(ctx.share_url(created), "/download")
     ctx.revoke(render_id, created["id"])
-    for event in ("document.share_created", "document.viewed", "document.share_revoked"):
+    acts = {
+        "document.share_created": ("partner", None),
+        "document.viewed": ("recipient", page),
+        "document.downloaded": ("recipient", pdf),
+        "document.share_revoked": ("partner", None),
+    }
+    for event, (actor, sent) in acts.items():
         delivery, every = _arrival(ctx, event, shareId=created["id"])
         _conforms(ctx, delivery)
         expect(
@@ -99,11 +158,39 @@ def share_events_are_delivered(ctx: Context) -> None:
             f"renderId {render_id}",
         )
         _one_per_action(event, every, "action")
+        _acted_by(delivery, actor)
+        _engagement_event(ctx, render_id, delivery)
+        if sent is not None:
+            _came_from(delivery, sent)
+
+
+@rule(
+    "WEBHOOK-PARTNER-EVENTS",
+    "Reporting an event through POST /v1/renders/{id}/events sends one signed delivery of that event, by the partner, carrying the metadata reported.",
+    source="notes A (outgoing webhooks: actorKind partner for what the integration reported; metadata)",
+    needs=("key", "render", "write", "webhooks"),
+)
+def reported_events_are_delivered(ctx: Context) -> None:
+    render_id = ctx.target.fresh_render()
+    metadata = {"reportedBy": "craftkit-conformance", "run": secrets.token_hex(8)}
+    exchange = ctx.call(
+        "POST",
+        f"/v1/renders/{render_id}/events",
+        json={"eventType": "printed", "metadata": metadata},
+    )
+    answer = expect_status(exchange, 200, "reporting a printed event")
+    if answer.get("recorded") is False:
+        skip("the render's printed event was de-duplicated (one reported within 5 minutes)")
+    delivery, every = _arrival(ctx, "document.printed", renderId=render_id, metadata=metadata)
+    _conforms(ctx, delivery)
+    _one_per_action("document.printed", every, "report")
+    _acted_by(delivery, "partner")
+    _engagement_event(ctx, render_id, delivery)
 
 
 @rule(
     "WEBHOOK-EMAIL-EVENTS",
-    "Emailing a render sends one signed document.share_created and one document.email_sent delivery naming the email's share.",
+    "Emailing a render sends one signed document.share_created and one document.email_sent delivery naming the email's share; on the mock, opening the mail sends document.email_opened by the recipient.",
     source="notes A (outgoing webhooks)",
     needs=("key", "render", "email", "webhooks"),
 )
@@ -114,6 +201,62 @@ def email_events_are_delivered(ctx: Context) -> None:
         delivery, every = _arrival(ctx, event, shareId=sent["id"])
         _conforms(ctx, delivery)
         _one_per_action(event, every, "email")
+        _acted_by(delivery, "partner")
+    if ctx.target.is_mock:  # only the mock's outbox lets the run open the mail it sent
+        ctx.target.open_email(str(sent["emailMessageId"]))
+        opened, _ = _arrival(ctx, "document.email_opened", shareId=sent["id"])
+        _conforms(ctx, opened)
+        _acted_by(opened, "recipient")
+        _engagement_event(ctx, render_id, opened)
+
+
+@rule(
+    "WEBHOOK-RENDER-EVENTS",
+    "A render that ends sends one signed render.succeeded (or render.failed) delivery naming it, whose status, completedAt, downloadUrl and errorMessage agree with GET /v1/renders/{id}, and whose templateId is the one its document.* deliveries carry.",
+    source="notes A (outgoing webhooks: render.event)",
+    needs=("key", "template", "write", "webhooks"),
+)
+def render_events_are_delivered(ctx: Context) -> None:
+    succeeded = ctx.target.new_render()
+    delivery = _render_ended(ctx, succeeded, "succeeded")
+    created = ctx.create_share(succeeded, message="webhooks: templateId")
+    shared, _ = _arrival(ctx, "document.share_created", shareId=created["id"])
+    expect(
+        shared.body.get("templateId") == delivery.body.get("templateId"),
+        f"One render's deliveries name two templates: {delivery.body.get('templateId')!r} "
+        f"(render.succeeded) and {shared.body.get('templateId')!r} (document.share_created)",
+        "the template the render was made from, in every delivery about it",
+    )
+    if ctx.target.is_mock:  # a render that fails on purpose is the mock's alone
+        _render_ended(ctx, ctx.target.mock_render(status="failed"), "failed")
+
+
+def _render_ended(ctx: Context, render_id: str, status: str) -> Received:
+    event = f"render.{status}"
+    delivery, every = _arrival(ctx, event, renderId=render_id)
+    _conforms(ctx, delivery)
+    _one_per_action(event, every, "render")
+    body = delivery.body
+    shown = ctx.call("GET", f"/v1/renders/{render_id}").json()
+    expect(
+        body.get("status") == status,
+        f"The {event} delivery's status is {body.get('status')!r}",
+        status,
+    )
+    for field in ("completedAt", "errorMessage"):
+        expect(
+            body.get(field) is None or body.get(field) == shown.get(field),
+            f"The {event} delivery's {field} is {body.get(field)!r}, the render's "
+            f"{shown.get(field)!r}",
+            f"the render's {field} (GET /v1/renders/{{id}}), or absent",
+        )
+    expect(
+        body.get("downloadUrl") in (None, shown.get("downloadUrl"))
+        and (status == "succeeded" or body.get("downloadUrl") is None),
+        f"The {event} delivery's downloadUrl is {body.get('downloadUrl')!r}",
+        "null on failure or without public delivery, else the render's own downloadUrl",
+    )
+    return delivery
 
 
 @rule(
@@ -150,7 +293,7 @@ def a_retry_keeps_its_delivery_id(ctx: Context) -> None:
     "WEBHOOK-OWN-PROJECT",
     "Deliveries for the run's project never concern another project's renders or shares.",
     source="notes A (keys are project-scoped; outgoing webhooks are per project)",
-    needs=("key", "other_key", "render", "write", "webhooks"),
+    needs=("key", "other_key", "other_render", "render", "write", "webhooks"),
 )
 def deliveries_stay_in_their_project(ctx: Context) -> None:
     listener = _listener(ctx)

@@ -34,11 +34,12 @@ process makes at most every quarter of the idle time per project.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,6 +106,10 @@ POOL_WAIT_SECONDS = 30.0
 """How long a request waits for a free connection: a busy pool is capacity, not an outage."""
 LIST_SLICE = 100
 """Shares one list script reads: a few milliseconds of Redis's one thread at most."""
+QUICK_PROBE_SECONDS = 0.25
+"""How long a request's own ping may take while the breaker is open (see ``Breaker``)."""
+PROBE_GAP_SECONDS = 0.05
+"""After a request's ping failed, requests fail at once for this long before one pings again."""
 DECODED_SHARES = 65_536
 """Decoded shares a process keeps (the whole cache is dropped when full)."""
 
@@ -131,15 +136,44 @@ class Breaker:
     ``ping`` (``/health``, and the store's keeper a few times a second) goes to Redis, which
     closes it again. So an outage costs the requests in flight one timeout at most, and the
     requests after them nothing.
+
+    A request that meets the open breaker does not wait for the keeper, though: with many
+    processes, ``/health`` may have been answered green by another one. It sends one quick
+    ping of its own (``QUICK_PROBE_SECONDS`` at most), which the requests arriving meanwhile
+    wait for, so the first requests after Redis is back are served by every process; while
+    Redis stays down those pings are spaced ``PROBE_GAP_SECONDS`` apart.
     """
 
     def __init__(self) -> None:
         self._reason: str | None = None
+        self._probe: asyncio.Future[None] | None = None
+        self._probed_at = 0.0
 
     def check(self) -> None:
         """Raise ``StoreUnavailable`` while Redis is known to be down (a ping goes through)."""
         if self._reason is not None and not _PROBING.get():
             raise StoreUnavailable(f"{self._reason}; checked again every moment")
+
+    async def admit(self, ping: Callable[[], Awaitable[None]]) -> None:
+        """Before a request's call: while open, one quick ping (shared) decides, then ``check``."""
+        if self._reason is not None and not _PROBING.get():
+            if self._probe is None and time.monotonic() - self._probed_at >= PROBE_GAP_SECONDS:
+                self._probe = asyncio.ensure_future(self._quick_probe(ping))
+            if self._probe is not None:
+                await asyncio.shield(self._probe)
+        self.check()
+
+    async def _quick_probe(self, ping: Callable[[], Awaitable[None]]) -> None:
+        token = _PROBING.set(True)
+        try:
+            await asyncio.wait_for(ping(), QUICK_PROBE_SECONDS)
+            self.reset()
+        except (StoreUnavailable, TimeoutError):
+            pass  # still down: check() answers the outage
+        finally:
+            _PROBING.reset(token)
+            self._probed_at = time.monotonic()
+            self._probe = None
 
     def trip(self, reason: str) -> None:
         """Redis just failed: answer at once until a ping finds it back."""
@@ -265,11 +299,24 @@ class RedisEngine:
             self._breaker.trip(type(exc).__name__)
             raise StoreUnavailable(type(exc).__name__) from None
 
+    async def _past_breaker(self) -> None:
+        await self._breaker.admit(self._ping_once)
+
+    async def _ping_once(self) -> None:
+        await self._run(self._client.ping())
+
     async def _run(self, call: Awaitable[Any]) -> Any:
+        try:
+            await self._past_breaker()
+        except StoreUnavailable:
+            if isinstance(call, Coroutine):
+                call.close()  # never sent
+            raise
         with self._reachable():
             return await call
 
     async def _pipeline(self, fill: Callable[[Pipeline], None], transaction: bool = False) -> Any:
+        await self._past_breaker()
         with self._reachable():
             async with self._client.pipeline(transaction=transaction) as pipe:
                 fill(pipe)

@@ -30,6 +30,7 @@ from mock_server.http.requests import (
 )
 from mock_server.model import errors
 from mock_server.model.timestamps import parse_timestamp
+from mock_server.operations.store import MisconfiguredError
 
 _DEFAULT_CHANNEL = craftkit_spec.fact("CreateShareRequest", "channel", "x-default")
 _OUT_OF_RANGE = "Invalid datetime: outside the years 0001 to 9999 once converted to UTC"
@@ -53,7 +54,10 @@ async def health(request: Request) -> Response:
 
     While the store cannot be reached this answers ``500`` naming it, like every request.
     """
-    await store_of(request).ping()
+    try:
+        await store_of(request).ping()
+    except MisconfiguredError as exc:
+        raise errors.Internal(str(exc)) from None
     return JSONResponse({"status": "ok"})
 
 

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import collections
 import concurrent.futures
+import concurrent.futures.process
 import functools
 import json
 import multiprocessing
@@ -18,6 +19,7 @@ import multiprocessing.util
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from mock_server.model.records import unpack
@@ -133,6 +135,18 @@ def _drawers_for_this_process() -> concurrent.futures.Executor:
     return _drawers
 
 
+def _pool_broke(pool: concurrent.futures.Executor) -> None:
+    """Forget a pool whose process died (killed, out of memory): the next draw starts anew.
+
+    A ``ProcessPoolExecutor`` that lost a process refuses all further work, so without this
+    one dead drawing process would fail every later download of the mock.
+    """
+    global _drawers
+    if pool is _drawers:
+        _drawers = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _drawer_started(parent: int) -> None:
     """A drawing process: no share of its parent's output, and gone when its parent is.
 
@@ -176,6 +190,16 @@ class PdfCache:
     def _executor(self) -> concurrent.futures.Executor:
         return self.executor or _drawers_for_this_process()
 
+    async def _drawn(self, draw: Callable[[], bytes]) -> bytes:
+        """``draw`` run in a drawing process; once more in a new pool if a process died."""
+        loop = asyncio.get_running_loop()
+        pool = self._executor()
+        try:
+            return await loop.run_in_executor(pool, draw)
+        except concurrent.futures.process.BrokenProcessPool:
+            _pool_broke(pool)
+            return await loop.run_in_executor(self._executor(), draw)
+
     def kept(self) -> list[str]:
         """The renders whose PDFs are kept, least recently used first."""
         return list(self._pdfs)
@@ -204,18 +228,16 @@ class PdfCache:
         drawn: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._drawing[render_id] = drawn
         try:
+            draw = functools.partial(
+                _render_marshalled,
+                render_id=render_id,
+                template_name=template_name,
+                version=version,
+                data=packed_data,
+                created_at=created_at,
+            )
             async with self._draws:
-                pdf = await asyncio.get_running_loop().run_in_executor(
-                    self._executor(),
-                    functools.partial(
-                        _render_marshalled,
-                        render_id=render_id,
-                        template_name=template_name,
-                        version=version,
-                        data=packed_data,
-                        created_at=created_at,
-                    ),
-                )
+                pdf = await self._drawn(draw)
         except BaseException as exc:
             drawn.set_exception(exc)
             drawn.exception()  # retrieved: nobody else may be waiting

@@ -217,8 +217,15 @@ class Store:
             await self._engine.aclose()
 
     async def ping(self) -> None:
-        """Return once the state's storage answers (``StoreUnavailable`` otherwise)."""
+        """Return once the state's storage answers and holds the seed (``/health``).
+
+        After Redis restarted empty a ping alone would be green before the keeper replanted
+        the seed, and a seeded key would be refused meanwhile: so this keeps the store too
+        (one read of the claim when nothing was lost). ``StoreUnavailable`` when it cannot
+        be reached, ``MisconfiguredError`` when another secret holds it.
+        """
         await self._engine.ping()
+        await self.keep()
 
     async def reset(self) -> None:
         """Forget everything and load the seed again; the shared clock runs in real time."""

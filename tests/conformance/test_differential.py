@@ -177,6 +177,40 @@ DECIDED_BY_PART_B: dict[str, set[str]] = {
 """Variants that take a Part B decision the other way: reported as decisions, exit 0."""
 
 
+MISSED_DELIVERIES = {
+    "no webhook for a revoke": "revoke(",
+    "no webhook for an email sent": "email(",
+    "webhooks signed with another key": None,
+    "webhooks without x-craftkit-timestamp": None,
+}
+"""Webhook variants the deliveries after the core tell apart, and the step each is traced to
+(``None``: every delivery departs from the contract, whatever caused it)."""
+
+
+@pytest.mark.parametrize("name", sorted(MISSED_DELIVERIES))
+def test_a_variant_sending_other_deliveries_departs_after_the_core(
+    name: str, reference: str
+) -> None:
+    variant = next(v for v in VARIANTS if v.name == name)
+    with serve(variant.build()) as target:
+        result = diff(target, reference, webhook_wait=5.0)
+    departures = [d for d in result.divergences if not d.decision]
+    assert [d.title for d in departures], f"{name} was not told apart"
+    webhooks = [d for d in departures if d.title.startswith("webhooks")]
+    assert webhooks, [d.title for d in departures]
+    first = webhooks[0]
+    assert first.source == "notes A (outgoing webhooks)"
+    assert first.sequence[-1].startswith("(then the deliveries"), first.sequence
+    cause = MISSED_DELIVERIES[name]
+    if cause is None:
+        assert "departs from the contract" in first.title
+        assert first.target.method == "POST"
+        assert first.target.request_body
+    else:
+        assert cause in first.title, first.title
+    assert not result.passed
+
+
 @pytest.mark.parametrize("name", sorted(DECIDED_BY_PART_B))
 def test_a_variant_taking_a_part_b_decision_otherwise_is_reported_as_that_decision(
     name: str, reference: str

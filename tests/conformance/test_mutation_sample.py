@@ -14,6 +14,8 @@ def test_the_generator_makes_at_least_150_mutants_of_every_kind() -> None:
     assert len(MUTANTS) >= 150
     assert {"drop-field", "alter-field", "reorder", "swap-code", "swap-status"} <= kinds
     assert {"drop-header", "drift-time", "hand-written"} <= kinds
+    assert {f"webhook-{kind}" for kind in ("drop-header", "alter-header", "missing-event")} <= kinds
+    assert {"webhook-drop-field", "webhook-alter-field"} <= kinds
     assert set(SAMPLE) <= set(MUTANTS)
     assert set(UNOBSERVABLE) <= set(MUTANTS)  # every explanation names a real mutant
 

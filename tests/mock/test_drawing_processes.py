@@ -7,10 +7,17 @@ children: the drawing processes must not keep it waiting.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 
+import httpx
+
+from mock_server import create_app
+from mock_server.operations import pdf
+from mock_server.testing import Sandbox, serve
 from tests.support.seed_tables import REPO_ROOT
 
 _IN_A_WORKER = textwrap.dedent(
@@ -50,3 +57,28 @@ def test_a_multiprocessing_worker_that_drew_pdfs_ends() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     [size] = eval(done.stdout.strip())  # the list the script printed
     assert size > 1000, "a PDF was drawn"
+
+
+def test_a_drawing_process_that_dies_costs_one_draw_not_every_later_download() -> None:
+    """A killed drawing process breaks its pool; the mock draws again in a new one.
+
+    A pool that lost a process (out of memory, killed by an operator) refuses all work: the
+    mock would otherwise answer 500 to every later download.
+    """
+    with serve(create_app()) as base_url, Sandbox.create(base_url) as sandbox:
+
+        def download(render_id: str) -> httpx.Response:
+            url = f"{base_url}/v1/renders/{render_id}/download"
+            return httpx.get(url, headers=sandbox.headers, timeout=60)
+
+        assert download(sandbox.render_id).status_code == 200  # the pool is up
+        pool = pdf._drawers
+        assert pool is not None
+        for process in list(pool._processes.values()):
+            assert process.pid is not None
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+        after = download(sandbox.new_render())
+        assert after.status_code == 200, after.text
+        assert after.content.startswith(b"%PDF-")
+        assert pdf._drawers is not pool

@@ -19,7 +19,8 @@ import httpx
 import pytest
 import redis
 
-from mock_server.engines.redis import TIMEOUT_SECONDS
+from mock_server.engines.interface import Limits, StoreUnavailable
+from mock_server.engines.redis import TIMEOUT_SECONDS, RedisEngine
 from mock_server.testing import MockProcess, RedisServer
 from tests.conftest import ACME_KEY, SUCCEEDED_RENDER
 
@@ -124,6 +125,33 @@ def test_no_request_fails_once_health_is_green_after_redis_restarts_empty() -> N
                 for _ in range(100)
             ]
         assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_a_process_whose_breaker_is_open_serves_its_next_request_once_redis_is_back() -> None:
+    # No keeper runs here, and no /health: as for a worker whose sibling answered /health
+    # green, only the request itself can find Redis back.
+    async def scenario(server: RedisServer) -> list[str]:
+        engine = RedisEngine(server.url, _prefix(), Limits())
+        seen = []
+        try:
+            assert await engine.claimed("anything") is None
+            server.stop()
+            with pytest.raises(StoreUnavailable):
+                await engine.claimed("anything")  # opens the breaker
+            with pytest.raises(StoreUnavailable):
+                await engine.claimed("anything")  # answered at once, Redis still down
+            server.start()
+            await asyncio.sleep(0.1)  # past the gap between two requests' pings
+            answers = await asyncio.gather(
+                *(engine.claimed("anything") for _ in range(20)), return_exceptions=True
+            )
+            seen = [type(answer).__name__ for answer in answers]
+        finally:
+            await engine.aclose()
+        return seen
+
+    with RedisServer() as server:
+        assert asyncio.run(scenario(server)) == ["NoneType"] * 20
 
 
 def test_a_hung_redis_costs_a_crowd_one_timeout_and_the_next_crowd_nothing() -> None:

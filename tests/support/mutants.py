@@ -4,9 +4,11 @@ Each mutant is the correct mock with one systematic fault in its answers, derive
 openapi.yaml rather than picked by hand: every field of every success answer dropped or
 altered, every list reversed, every timestamp drifted by a millisecond in one operation
 only, every documented header dropped, every success status swapped, every error code
-swapped for one its status may not carry. The hand-written variants (``tests/support/variants.py``:
-skipped state changes, races, wrong parents) join them. ``bench/mutation.py`` runs the
-suite against each and reports the kill rate and the survivors.
+swapped for one its status may not carry; and from its ``webhooks``, every header of each
+delivery dropped or altered, every body field dropped or altered (before signing, as a
+deployment would get it wrong), and every event never sent. The hand-written variants
+(``tests/support/variants.py``: skipped state changes, races, wrong parents) join them.
+``bench/mutation.py`` runs the suite against each and reports the kill rate and the survivors.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
 import orjson
 from starlette.types import ASGIApp
 
@@ -25,8 +28,9 @@ import craftkit_spec
 from conformance.config import PROFILES, RunConfig
 from conformance.runner import ConformanceSession, select_rules
 from mock_server import create_app
+from mock_server.operations.store import Store
 from mock_server.testing import serve
-from tests.support.variants import VARIANTS, _Rewriter
+from tests.support.variants import VARIANTS, _patched, _Rewriter
 
 Mutation = Callable[[int, dict[str, str], Any], tuple[int, dict[str, str], Any]]
 
@@ -204,7 +208,124 @@ def generate() -> list[Mutant]:
 
                     mutant_id = f"{where}.reorder.{field}"
                     mutants.append(_mutant(mutant_id, "reorder", method, path, status, reverse))
+    mutants += webhook_mutants(spec)
     mutants += [Mutant(f"variant.{v.name}", "hand-written", v.build) for v in VARIANTS]
+    return mutants
+
+
+# ---- webhook mutants: the mock's deliveries, one fault at a time ----------------------------
+
+
+def _never(event: str) -> Callable[[Store], None]:
+    """A store patch: ``event`` is never delivered."""
+
+    def patch(store: Store) -> None:
+        hooks = store.webhooks
+        original = hooks._emit
+
+        async def emit(project_id: str, now: Any, body: dict[str, Any]) -> None:
+            if body.get("event") != event:
+                await original(project_id, now, body)
+
+        hooks._emit = emit  # type: ignore[method-assign]
+
+    return patch
+
+
+def _signed_as(events: frozenset[str], change: Callable[[dict[str, Any]], None]) -> Any:
+    """A store patch: each body of ``events`` changed before it is signed and sent.
+
+    The signature covers the changed body, as it would where a deployment builds it wrong.
+    """
+
+    def patch(store: Store) -> None:
+        hooks = store.webhooks
+        original = hooks._send
+
+        async def send(delivery: Any, subscription: Any, at: Any) -> Any:
+            if delivery.event in events:
+                body = orjson.loads(delivery.payload)
+                change(body)
+                delivery = replace(delivery, payload=orjson.dumps(body))
+            return await original(delivery, subscription, at)
+
+        hooks._send = send  # type: ignore[method-assign]
+
+    return patch
+
+
+def _sending(events: frozenset[str], change: Callable[[httpx.Request], None]) -> Any:
+    """A store patch: each request delivering one of ``events`` changed as it is sent."""
+
+    def patch(store: Store) -> None:
+        async def hook(request: httpx.Request) -> None:
+            if request.headers.get("x-craftkit-event") in events:
+                change(request)
+
+        store.webhooks._client = httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, event_hooks={"request": [hook]}
+        )
+
+    return patch
+
+
+def _header_dropped(name: str) -> Callable[[httpx.Request], None]:
+    def change(request: httpx.Request) -> None:
+        del request.headers[name]
+
+    return change
+
+
+def _header_altered(name: str) -> Callable[[httpx.Request], None]:
+    def change(request: httpx.Request) -> None:
+        request.headers[name] = _altered(request.headers[name])
+
+    return change
+
+
+def _field_changed(field: str, drop: bool) -> Callable[[dict[str, Any]], None]:
+    def change(body: dict[str, Any]) -> None:
+        if field in body:
+            if drop:
+                del body[field]
+            else:
+                body[field] = _altered(body[field])
+
+    return change
+
+
+def webhook_mutants(spec: Mapping[str, Any]) -> list[Mutant]:
+    """The faults a deployment's deliveries may have, per webhook of the spec."""
+    mutants: list[Mutant] = []
+    for webhook in craftkit_spec.iter_webhooks(spec):
+        definition, op = webhook.definition, webhook.operation_id
+        headers = [p for p in definition["parameters"] if p["in"] == "header"]
+        named = next(p for p in headers if p["name"] == "x-craftkit-event")
+        events = frozenset(named["schema"]["enum"])
+        for parameter in headers:
+            name = parameter["name"].lower()
+            for kind, change in (("drop", _header_dropped), ("alter", _header_altered)):
+                mutants.append(
+                    Mutant(
+                        f"{op}.{kind}-header.{parameter['name']}",
+                        f"webhook-{kind}-header",
+                        _patched(_sending(events, change(name))),
+                    )
+                )
+        schema = definition["requestBody"]["content"]["application/json"]["schema"]
+        for field in craftkit_spec.declared_properties(schema):
+            for kind, drop in (("drop", True), ("alter", False)):
+                mutants.append(
+                    Mutant(
+                        f"{op}.{kind}-field.{field}",
+                        f"webhook-{kind}-field",
+                        _patched(_signed_as(events, _field_changed(field, drop))),
+                    )
+                )
+        for event in sorted(events):
+            mutants.append(
+                Mutant(f"{op}.never.{event}", "webhook-missing-event", _patched(_never(event)))
+            )
     return mutants
 
 
@@ -218,11 +339,17 @@ class Verdict:
     seconds: float
 
 
+WEBHOOK_WAIT = 5.0
+
+
 def judge(mutant: Mutant, exclude: tuple[str, ...] = ()) -> Verdict:
     """Run the quick profile against one mutant; the rules that failed."""
     start = time.perf_counter()
     with serve(mutant.build()) as base_url:
-        session = ConformanceSession(RunConfig(base_url=base_url, profile=PROFILES["quick"]))
+        # The mock delivers webhooks on loopback at once: a delivery not there within
+        # WEBHOOK_WAIT seconds is missing, and a missing one costs only that wait.
+        config = RunConfig(base_url=base_url, profile=PROFILES["quick"], webhook_wait=WEBHOOK_WAIT)
+        session = ConformanceSession(config)
         with session:
             for rule in select_rules(exclude=exclude):
                 session.run_rule(rule)
@@ -266,6 +393,16 @@ UNOBSERVABLE: dict[str, str] = {
     "fixes the instant the send happened",
     "getRenderEngagement.200.drift.recent[].createdAt": "only engagement returns event "
     "times, and the spec ties them to no other timestamp",
+    "renderEvent.drop-field.completedAt": "completedAt is optional in a render.* body (notes A "
+    "lists it among the fields, not the required ones): a delivery without it conforms",
+    "renderEvent.drop-field.downloadUrl": "downloadUrl is optional in a render.* body; without "
+    "public delivery the mock sends null, and an absent field says the same",
+    "renderEvent.drop-field.errorMessage": "errorMessage is optional in a render.* body: the "
+    "render's errorMessage stays readable through GET /v1/renders/{id}",
+    "documentEvent.drop-field.sourceIp": "sourceIp is sent when known, so a delivery without "
+    "it conforms",
+    "documentEvent.drop-field.userAgent": "userAgent is sent when known, so a delivery without "
+    "it conforms",
 }
 """Mutants that change nothing the public API lets anyone observe, and why."""
 
@@ -277,5 +414,7 @@ SAMPLE = (
     "downloadRender.200.drop-header.Content-Disposition",
     "getRender.404.swap-code.invalid_json",
     "emailRender.201.alter.shareToken",
+    "renderEvent.alter-header.x-craftkit-signature",
+    "documentEvent.never.document.downloaded",
 )
 """The fixed sample CI runs: one mutant of each generated kind."""
