@@ -31,7 +31,8 @@ async def main(count: int) -> None:
     """Create ``count`` shares and print the RSS figures as JSON."""
     app = create_app()
     store = app.state.store
-    project = await store.authenticate("ck_test_acme_seed_7f3c9d2e4b1a")
+    await store.start()
+    project = await store.project_of_key("ck_test_acme_seed_7f3c9d2e4b1a")
     gc.collect()
     before = rss_mib()
     expiry = parse_timestamp("2030-12-31T23:59:59Z")
@@ -49,6 +50,7 @@ async def main(count: int) -> None:
             recipient_email=None,
             message="Here is your signed agreement.",
             expires_at=expiry,
+            origin="http://127.0.0.1:4010",
         )
     gc.collect()
     after = rss_mib()

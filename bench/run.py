@@ -145,8 +145,8 @@ def wrk(
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     Path(body_script.name).unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _milliseconds(re.search(r"^\s+50%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _milliseconds(re.search(r"^\s+99%\s+(\S+)$", output, re.M).group(1))  # type: ignore[union-attr]
+    p50 = _milliseconds(re.search(r"^\s+50%\s+(\S+)\s*$", output, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _milliseconds(re.search(r"^\s+99%\s+(\S+)\s*$", output, re.M).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return Result(target, call, rps, p50, p99, int(errors.group(1)) if errors else 0)
 

@@ -7,26 +7,33 @@ to fix.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 from hypothesis.configuration import set_hypothesis_home_dir
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import craftkit_spec
 from conformance import options
 from conformance.config import RunConfig
+from conformance.passive.checker import PassiveChecker
+from conformance.passive.proxy import CheckingProxy
+from conformance.passive.traffic import TrafficError, read_traffic
 from conformance.report import print_report, write_junit, write_report
 from conformance.rules import Rule, all_rules
-from conformance.runner import ConformanceSession, SetupError, select_rules
+from conformance.runner import ConformanceSession, RunResult, SetupError, select_rules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -229,3 +236,138 @@ def codes() -> None:
                 ", ".join(sorted(error_table[(operation.operation_id, status)])),
             )
     Console().print(table)
+
+
+# ---- passive: traffic the suite did not send ------------------------------------------
+
+_report_options = [
+    click.option(
+        "--junit-xml", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML."
+    ),
+    click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write a .json or .md report.",
+    ),
+    click.option(
+        "--fail-on",
+        type=click.Choice(["failed", "deviated", "never"]),
+        default="failed",
+        show_default=True,
+        help="What makes the exit code 1: a broken fact, also a decision taken otherwise, "
+        "or nothing.",
+    ),
+]
+
+
+def _with_report_options(function: Any) -> Any:
+    for option in reversed(_report_options):
+        function = option(function)
+    return function
+
+
+def _passive_report(
+    result: RunResult, junit_xml: Path | None, report_path: Path | None, console: Console
+) -> None:
+    print_report(result, console)
+    if junit_xml:
+        write_junit(result, junit_xml)
+    if report_path:
+        write_report(result, report_path)
+
+
+def _passive_exit(result: RunResult, fail_on: str) -> int:
+    failing = {"failed": ("failed", "error"), "deviated": ("failed", "error", "deviated")}
+    counted = failing.get(fail_on, ())
+    return 1 if any(r.outcome in counted for r in result.results) else 0
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_with_report_options
+def check(
+    files: tuple[Path, ...], junit_xml: Path | None, report_path: Path | None, fail_on: str
+) -> None:
+    """Check recorded traffic (HAR, or NDJSON of exchanges) against the contract.
+
+    Each exchange is checked against openapi.yaml, and the catalogue's rules are decided
+    where the traffic shows enough (a revoke after a revoke, a link opened after its share
+    was revoked, a list after a create). Files are read in the order given, as one history.
+    Exit code 1 when a finding counts (--fail-on), 2 when a file is not traffic.
+    """
+    console = Console()
+    started = time.perf_counter()
+    checker = PassiveChecker(source=", ".join(str(f) for f in files))
+    for path in files:
+        try:
+            checker.feed_all(read_traffic(path))
+        except TrafficError as exc:
+            console.print(f"[bold red]cannot check {escape(str(path))}:[/] {escape(str(exc))}")
+            sys.exit(2)
+    result = checker.result(time.perf_counter() - started)
+    _passive_report(result, junit_xml, report_path, console)
+    sys.exit(_passive_exit(result, fail_on))
+
+
+@main.command()
+@click.option("--upstream", required=True, help="The API to forward to (a deployment, the mock).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen.")
+@click.option("--port", type=int, default=8088, show_default=True, help="The port to listen on.")
+@click.option(
+    "--keep-host",
+    is_flag=True,
+    help="Send the client's Host upstream as it came (the links the API mints then point "
+    "back through the proxy; for the mock), instead of the upstream's own name.",
+)
+@_with_report_options
+def proxy(
+    upstream: str,
+    host: str,
+    port: int,
+    keep_host: bool,
+    junit_xml: Path | None,
+    report_path: Path | None,
+    fail_on: str,
+) -> None:
+    """Forward traffic to UPSTREAM unchanged and check every exchange as it passes.
+
+    Point a client at http://HOST:PORT instead of the API. Bodies are kept up to 4 MiB, only
+    until checked; nothing is logged. SIGUSR1 writes the reports as they stand; Ctrl-C or
+    SIGTERM writes them and exits (1 when a finding counts, --fail-on).
+    """
+    import uvicorn  # only the proxy serves
+
+    console = Console()
+    started = time.perf_counter()
+    checker = PassiveChecker(source=f"traffic through the proxy to {upstream}")
+
+    def report_now() -> None:
+        result = checker.result(time.perf_counter() - started)
+        if junit_xml:
+            write_junit(result, junit_xml)
+        if report_path:
+            write_report(result, report_path)
+
+    async def on_start() -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report_now)
+
+    app = CheckingProxy(upstream, checker, on_start, keep_host=keep_host)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning")
+    )
+    # uvicorn raises the signal that stopped it again once it has: these make that a no-op,
+    # so the reports are written and the exit code is the traffic's.
+    stops: list[int] = []
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda number, _frame: stops.append(number))
+    console.print(f"proxying http://{host}:{port} -> {upstream} (Ctrl-C to stop and report)")
+    server.run()
+    if not server.started:
+        console.print(f"[bold red]cannot listen on {host}:{port}[/]")
+        sys.exit(2)
+    result = checker.result(time.perf_counter() - started)
+    _passive_report(result, junit_xml, report_path, console)
+    sys.exit(_passive_exit(result, fail_on))

@@ -108,9 +108,18 @@ def print_report(run: RunResult, console: Console) -> None:
         for op, status, code in run.undeclared:
             console.print(f"  {op} {status} {code}")
     if run.unprovoked:
-        console.print(f"Declared codes no rule provoked ({len(run.unprovoked)}):")
+        console.print(f"Declared codes {_unprovoked_by(run)} ({len(run.unprovoked)}):")
         for op, status, code in run.unprovoked:
             console.print(f"  {op} {status} {code}")
+    for heading, lines in run.coverage.items():
+        console.print(f"Operations {heading} ({len(lines)}):")
+        for line in lines:
+            console.print(f"  {escape(line)}")
+
+
+def _unprovoked_by(run: RunResult) -> str:
+    """Who did not provoke them: the rules of a run, or the traffic that was read."""
+    return "the traffic never showed" if run.profile == "passive" else "no rule provoked"
 
 
 def as_dict(run: RunResult) -> dict[str, Any]:
@@ -150,6 +159,7 @@ def as_dict(run: RunResult) -> dict[str, Any]:
         "codesProvoked": sorted(run.provoked),
         "codesNotProvoked": [list(t) for t in run.unprovoked],
         "codesNotDeclared": [list(t) for t in run.undeclared],
+        **({"coverage": run.coverage} if run.coverage else {}),
     }
 
 
@@ -177,9 +187,11 @@ def as_markdown(run: RunResult) -> str:
             f"- {o} {s} `{c}`" for o, s, c in run.undeclared
         ]
     if run.unprovoked:
-        lines += ["", "## Declared codes no rule provoked", ""] + [
+        lines += ["", f"## Declared codes {_unprovoked_by(run)}", ""] + [
             f"- {o} {s} `{c}`" for o, s, c in run.unprovoked
         ]
+    for heading, listed in run.coverage.items():
+        lines += ["", f"## Operations {heading}", ""] + [f"- {line}" for line in listed]
     return "\n".join(lines) + "\n"
 
 

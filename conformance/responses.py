@@ -84,6 +84,31 @@ class ResponseContract:
         # A literal segment beats a parameter: the longest template wins.
         return max(candidates, key=lambda op: len(op.pattern.pattern), default=None)
 
+    def _find_mirrored(self, method: str, path: str) -> _Operation | None:
+        found = self._find(method, path)
+        if found is None and method.upper() == "HEAD":
+            found = self._find("GET", path)
+        return found
+
+    def operation_id(self, method: str, path: str) -> str | None:
+        """The operation a request is to (HEAD is the GET it mirrors), ``None`` for none."""
+        found = self._find_mirrored(method, path)
+        return None if found is None else found.operation_id
+
+    def check_status(self, method: str, path: str, status: int) -> list[Violation]:
+        """Whether the status is documented, for an answer whose body was not recorded."""
+        operation = self._find_mirrored(method, path)
+        if operation is None or status in operation.responses:
+            return []
+        documented = ", ".join(str(s) for s in sorted(operation.responses))
+        return [
+            Violation(
+                operation.operation_id,
+                status,
+                f"status {status} is not documented (documented: {documented})",
+            )
+        ]
+
     def check(
         self, method: str, path: str, status: int, headers: Mapping[str, str], body: bytes
     ) -> list[Violation]:

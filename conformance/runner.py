@@ -60,6 +60,8 @@ class RunResult:
     unprovoked: list[tuple[str, int, str]] = field(default_factory=list)
     undeclared: list[tuple[str, int, str]] = field(default_factory=list)
     provoked: set[str] = field(default_factory=set)
+    coverage: dict[str, list[str]] = field(default_factory=dict)
+    """What passive traffic exercised (operations with their statuses) and what it never did."""
 
     @property
     def passed(self) -> bool:

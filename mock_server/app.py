@@ -62,12 +62,8 @@ def create_app(
     settings = settings or Settings.from_env(os.environ)
     seed = seed or load_seed(default_seed_path())
     engine = make_engine(settings)
-    store = Store(
-        settings=settings,
-        seed=seed,
-        engine=engine,
-        minter=ShareTokenMinter(settings.token_secret),
-    )
+    minter = ShareTokenMinter(settings.token_secret)
+    store = Store(settings=settings, seed=seed, engine=engine, minter=minter)
     traffic = Traffic(engine)
 
     @contextlib.asynccontextmanager
@@ -90,7 +86,15 @@ def create_app(
 
     app = Starlette(
         routes=[*api_routes(), *control_routes()],
-        middleware=[Middleware(RequestGate, store=store, traffic=traffic, settings=settings)],
+        middleware=[
+            Middleware(
+                RequestGate,
+                store=store,
+                traffic=traffic,
+                settings=settings,
+                pseudonym_key=minter.derived_key(b"recorded exchanges"),
+            )
+        ],
         exception_handlers=dict(exception_handlers()),
         lifespan=lifespan,
     )

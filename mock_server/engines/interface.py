@@ -75,6 +75,8 @@ class JournalEntry:
     at: datetime
     project_id: str | None
     recorded: float = 0.0
+    exchange: bytes | None = None
+    """The exchange itself, secrets replaced (``http.recording``), for a project's request."""
 
 
 @dataclass(frozen=True, slots=True)

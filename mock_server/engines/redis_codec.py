@@ -226,12 +226,16 @@ def decode_outbox(raw: bytes | str) -> OutboxEntry:
 
 def encode_journal(entry: JournalEntry) -> bytes:
     """An answered request."""
-    return orjson.dumps(
-        [entry.method, entry.path, entry.status, millis(entry.at), entry.project_id, entry.recorded]
-    )
+    fields = [
+        entry.method, entry.path, entry.status, millis(entry.at), entry.project_id, entry.recorded
+    ]  # fmt: skip
+    if entry.exchange is not None:
+        fields.append(base64.b64encode(entry.exchange).decode("ascii"))
+    return orjson.dumps(fields)
 
 
 def decode_journal(raw: bytes | str) -> JournalEntry:
-    """An answered request back."""
-    method, path, status, at, project_id, recorded = orjson.loads(raw)
-    return JournalEntry(method, path, status, instant(at), project_id, recorded)
+    """An answered request back (one journalled before exchanges were kept has none)."""
+    method, path, status, at, project_id, recorded, *exchange = orjson.loads(raw)
+    kept = base64.b64decode(exchange[0]) if exchange else None
+    return JournalEntry(method, path, status, instant(at), project_id, recorded, kept)

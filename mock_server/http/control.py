@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 import craftkit_spec
 from mock_server.http import bodies
 from mock_server.http.bodies import JSONResponse
+from mock_server.http.har import har_of
 from mock_server.http.requests import client_ip, origin, read_json, settings_of, store_of
 from mock_server.model import errors, faults
 from mock_server.model.clock import ClockRangeError, ClockState, real_now
@@ -159,6 +160,15 @@ async def journal(request: Request) -> Response:
     return JSONResponse({"requests": [bodies.journal_body(entry) for entry in entries]})
 
 
+async def journal_har(request: Request) -> Response:
+    """The project's recorded exchanges as HAR, oldest first, keys and tokens stood in for."""
+    view = await _named_project(request)
+    assert view is not None  # the route names a project
+    traffic: Traffic = request.app.state.traffic
+    entries = await traffic.journal(view.project.id)
+    return JSONResponse(har_of(entries, origin(request)))
+
+
 async def _project_view(request: Request) -> ProjectView:
     return await store_of(request).project(request.path_params["projectId"])
 
@@ -239,6 +249,7 @@ def control_routes() -> list[BaseRoute]:
         Route(f"{project}/faults", fault_switches, methods=["GET", "PUT"]),
         Route(f"{project}/emails", emails, methods=["GET"]),
         Route(f"{project}/requests", journal, methods=["GET"]),
+        Route(f"{project}/requests.har", journal_har, methods=["GET"]),
         Route(f"{project}/emails/{{emailId}}/open", open_email, methods=["POST"]),
         Route(f"{project}/webhooks", webhooks, methods=["GET", "POST"]),
         Route(f"{project}/webhooks/{{subscriptionId}}", webhook, methods=["PATCH", "DELETE"]),

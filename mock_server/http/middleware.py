@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_server.engines.interface import JournalEntry, StoreUnavailable
 from mock_server.http.bodies import JSONResponse
 from mock_server.http.control_guard import ControlGuard
+from mock_server.http.recording import Recording
 from mock_server.http.requests import CALLER, LINK, bearer_key
 from mock_server.model import errors
 from mock_server.model.clock import real_now
-from mock_server.model.ids import redact_secrets
+from mock_server.model.ids import Pseudonyms, redact_secrets
 from mock_server.operations.callers import (
     Caller,
     Link,
@@ -51,11 +52,19 @@ def store_unreachable(description: str, exc: StoreUnavailable) -> errors.ApiErro
 class RequestGate:
     """ASGI middleware: look the caller up, refuse over-limit requests, journal every answer."""
 
-    def __init__(self, app: ASGIApp, store: Store, traffic: Traffic, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: Store,
+        traffic: Traffic,
+        settings: Settings,
+        pseudonym_key: bytes,
+    ) -> None:
         self._app = app
         self._store = store
         self._traffic = traffic
         self._control = ControlGuard(settings)
+        self._pseudonyms = Pseudonyms(pseudonym_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Admit or refuse the request, then journal its answer under its project."""
@@ -136,22 +145,51 @@ class RequestGate:
         send: Send,
         journal: tuple[ProjectView | None, datetime] | None,
     ) -> None:
-        """Run the app, journalling its answer; an unexpected crash answers 500 here."""
+        """Run the app, journalling its answer; an unexpected crash answers 500 here.
+
+        A project's request is journalled with the exchange itself (``Recording``), once
+        its answer's last chunk is ready and before it is sent; any other at its start.
+        """
         started = False
+        noted = False
+        recording = (
+            Recording(scope, self._pseudonyms)
+            if journal is not None and journal[0] is not None
+            else None
+        )
+
+        async def recorded_receive() -> Message:
+            message = await receive()
+            if recording is not None:
+                recording.received(message)
+            return message
 
         async def journalled_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, noted
+            if recording is not None:
+                recording.sent(message)
             if message["type"] == "http.response.start":
                 started = True
-                if journal is not None:
+                if journal is not None and recording is None:
+                    noted = True
                     await self._note(scope, message["status"], *journal)
+            elif (
+                journal is not None
+                and recording is not None
+                and message["type"] == "http.response.body"
+                and not message.get("more_body", False)
+            ):
+                noted = True
+                await self._note(scope, recording.status, *journal, recording.record())
             await send(message)
 
         try:
-            await self._app(scope, receive, journalled_send)
+            await self._app(scope, recorded_receive, journalled_send)
         except Exception:
             _log.exception("Unexpected error answering %s %s", scope["method"], scope["path"])
             if started:
+                if journal is not None and not noted and recording is not None:
+                    await self._note(scope, recording.status, *journal, recording.record())
                 raise
             crash = errors.Internal()
             if journal is not None:
@@ -159,7 +197,12 @@ class RequestGate:
             await _answer(scope, receive, send, crash)
 
     async def _note(
-        self, scope: Scope, status: int, view: ProjectView | None, at: datetime
+        self,
+        scope: Scope,
+        status: int,
+        view: ProjectView | None,
+        at: datetime,
+        exchange: bytes | None = None,
     ) -> None:
         """Journal the answer, at the instant the request arrived on its clock."""
         await self._traffic.record(
@@ -170,6 +213,7 @@ class RequestGate:
                 at,
                 None if view is None else view.project.id,
                 time.time(),
+                exchange,
             )
         )
 

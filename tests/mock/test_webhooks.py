@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 
 import craftkit_spec
+from mock_server.operations.webhooks import HOLD_MS
 from mock_server.testing import Sandbox, SandboxError, WebhookReceiver, verify_signature
 
 SECRET = "whsec_test_0123456789"
@@ -283,6 +284,49 @@ def test_a_receiver_that_holds_the_attempt_never_holds_the_request(sandbox: Sand
         while {d["status"] for d in sandbox.deliveries()} != {"delivered"}:
             assert time.monotonic() < deadline, sandbox.deliveries()
             time.sleep(0.01)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_retry_falls_due_when_the_clock_moved_while_its_attempt_was_answered(
+    sandbox: Sandbox,
+) -> None:
+    # The test moves the clock while the receiver holds the first attempt, then refuses it:
+    # the retry is due (a minute after the attempt) on the clock as it now stands.
+    arrived, release, attempts = threading.Event(), threading.Event(), []
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            attempts.append(self.headers["x-craftkit-delivery-id"])
+            arrived.set()
+            release.wait(30)
+            self.send_response(503 if len(attempts) == 1 else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        sandbox.freeze()
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        sandbox.subscribe(url, SECRET, events=["document.share_created"])
+        _share(sandbox)
+        assert arrived.wait(10), "the delivery never reached the receiver"
+        sandbox.advance(60)  # while the attempt is still held
+        release.set()
+        # Well before a process's hold on the project runs out and it looks again anyway.
+        deadline = time.monotonic() + HOLD_MS / 2000
+        while len(attempts) < 2:
+            assert time.monotonic() < deadline, sandbox.deliveries()
+            time.sleep(0.01)
+        assert attempts[0] == attempts[1]
     finally:
         release.set()
         server.shutdown()
