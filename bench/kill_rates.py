@@ -38,6 +38,10 @@ DIFF_UNREACHED = {
     "is its own; run's WEBHOOK-EMAIL-EVENTS opens it)",
     "documentEvent.alter-field.templateId": "diff compares what the two sides' deliveries say "
     "of shares and actors; a render's template is checked by run's WEBHOOK-RENDER-EVENTS",
+    "documentEvent.alter-field.sourceIp": "the address each side saw of the client is its own "
+    "in diff; run's WEBHOOK-SHARE-EVENTS checks it is an address",
+    "documentEvent.alter-field.userAgent": "the user agent each side saw is its own in diff; "
+    "run's WEBHOOK-SHARE-EVENTS checks it equals the one it sent",
 }
 """Mutants the differential core cannot reach, and where they are caught instead."""
 

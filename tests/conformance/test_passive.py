@@ -367,3 +367,39 @@ def test_one_projects_reset_leaves_the_others_history_standing(tmp_path: Path) -
     checker = PassiveChecker()
     checker.feed_all(read_traffic(path))
     assert _outcomes(checker.result())["SHARE-REVOKE-ONCE"] == "failed"
+
+
+def test_the_proxy_exits_1_with_its_reports_when_the_traffic_showed_a_finding(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "report.md"
+    junit = tmp_path / "junit.xml"
+    with serve(VARIANTS_BY_NAME["second revoke answers 200"].build()) as upstream:
+        port = free_port()
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "conformance", "proxy", "--upstream", upstream,
+             "--port", str(port), "--report", str(report), "--junit-xml", str(junit)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_for(url)
+            with Sandbox.create(url) as box, httpx.Client(base_url=url, headers=box.headers) as api:
+                shares = f"/v1/renders/{box.render_id}/shares"
+                share = api.post(shares, json={}).json()
+                api.delete(f"{shares}/{share['id']}")
+                api.delete(f"{shares}/{share['id']}")
+                proxy.send_signal(signal.SIGUSR1)  # the reports as they stand, still serving
+                deadline = time.monotonic() + 10
+                while not report.exists():
+                    assert time.monotonic() < deadline, "SIGUSR1 wrote no report"
+                    time.sleep(0.05)
+                assert api.get(shares).status_code == 200
+        finally:
+            proxy.send_signal(signal.SIGTERM)
+            output, _ = proxy.communicate(timeout=30)
+    assert proxy.returncode == 1, output[-3000:]
+    assert "SHARE-REVOKE-ONCE" in output
+    assert "curl" in report.read_text()
+    assert "SHARE-REVOKE-ONCE" in junit.read_text()
