@@ -100,14 +100,7 @@ class ResponseContract:
         operation = self._find_mirrored(method, path)
         if operation is None or status in operation.responses:
             return []
-        documented = ", ".join(str(s) for s in sorted(operation.responses))
-        return [
-            Violation(
-                operation.operation_id,
-                status,
-                f"status {status} is not documented (documented: {documented})",
-            )
-        ]
+        return [_undocumented(operation, status)]
 
     def check(
         self, method: str, path: str, status: int, headers: Mapping[str, str], body: bytes
@@ -119,14 +112,7 @@ class ResponseContract:
             return []
         response = operation.responses.get(status)
         if response is None:
-            documented = ", ".join(str(s) for s in sorted(operation.responses))
-            return [
-                Violation(
-                    operation.operation_id,
-                    status,
-                    f"status {status} is not documented (documented: {documented})",
-                )
-            ]
+            return [_undocumented(operation, status)]
         problems: list[str] = []
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if response.media and content_type not in response.media:
@@ -199,3 +185,12 @@ class ResponseContract:
 
 def _pointer(path: Any) -> str:
     return "".join(f"/{part}" for part in path)
+
+
+def _undocumented(operation: _Operation, status: int) -> Violation:
+    documented = ", ".join(str(s) for s in sorted(operation.responses))
+    return Violation(
+        operation.operation_id,
+        status,
+        f"status {status} is not documented (documented: {documented})",
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from conformance.passive.traffic import Observed
@@ -84,6 +85,8 @@ class History:
     engagement: Bounded[str, tuple[dict[str, int], Observed]] = field(default_factory=Bounded)
     projects: Bounded[str, str] = field(default_factory=Bounded)
     """Key digest → project id, for keys the traffic saw made (the mock's control API)."""
+    clock: Bounded[str | None, tuple[datetime, Observed]] = field(default_factory=Bounded)
+    """Key digest → the latest instant an answer stamped for its project, and that answer."""
     apart: Bounded[frozenset[str], bool] = field(default_factory=Bounded)
     """Pairs of keys an answer showed to be of two projects (one's object is not the other's)."""
 
@@ -114,7 +117,9 @@ class History:
         if keys is None:
             for kept in (self.renders, self.shares, self.tokens, self.replays, self.engagement):
                 kept.clear()
+            self.clock.clear()
             return
+        self.forget_time(keys)
         gone = [render for render, seen in self.renders.items() if seen.project in keys]
         for render in gone:
             del self.renders[render]
@@ -126,6 +131,13 @@ class History:
             del self.tokens[token]
         for replay in [replay for replay in self.replays if replay[0] in keys]:
             del self.replays[replay]
+
+    def forget_time(self, keys: set[str] | None) -> None:
+        """The instants seen for these keys' projects (all: ``None``): their clock was set."""
+        if keys is None:
+            self.clock.clear()
+        for key in keys or ():
+            self.clock.pop(key, None)
 
     def forget_render(self, render_id: str) -> None:
         """A render whose status the mock's control API set: its lifecycle starts over."""

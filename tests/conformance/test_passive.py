@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,6 +44,7 @@ PASSIVE_RULE = {
     "list oldest first": "SHARE-LIST-ORDER",
     "revoked rows left out of the list": "SHARE-LIST-OWN-RENDER",
     "revoked link still resolves": "LINK-REVOKED-404",
+    "expired link still resolves": "LINK-EXPIRED-404",
     "another project's render is readable": "ISOLATION-RENDERS",
     "idempotency key ignored": "RENDER-IDEMPOTENT",
     "engagement misses a count": "SPEC-RESPONSES",
@@ -85,7 +88,8 @@ def test_partner_traffic_through_the_proxy_in_front_of_the_mock_shows_no_finding
     assert "never exercised" in result.coverage
 
 
-def test_the_example_partner_suites_through_the_proxy_show_no_finding(tmp_path: Path) -> None:
+def _suite_through_the_proxy(tmp_path: Path, command: list[str]) -> dict[str, Any]:
+    """Run an example suite against the mock through the CLI proxy; its JSON report."""
     report = tmp_path / "report.json"
     with serve(create_app(Settings())) as upstream:
         port = free_port()
@@ -99,21 +103,37 @@ def test_the_example_partner_suites_through_the_proxy_show_no_finding(tmp_path: 
             _wait_for(url)
             env = {**os.environ, "CRAFTKIT_MOCK_URL": url, "NO_COLOR": "1"}
             suite = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-                 str(ROOT / "examples" / "python")],
-                capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
-            )  # fmt: skip
-            assert suite.returncode == 0, suite.stdout[-3000:]
+                command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+            )
+            assert suite.returncode == 0, suite.stdout[-3000:] + suite.stderr[-2000:]
         finally:
             proxy.send_signal(signal.SIGTERM)
             output, _ = proxy.communicate(timeout=30)
     assert proxy.returncode == 0, output[-3000:]
-    written = json.loads(report.read_text())
+    written: dict[str, Any] = json.loads(report.read_text())
     outcomes = {r["id"]: r["outcome"] for r in written["rules"]}
     assert {"failed", "deviated", "error"}.isdisjoint(outcomes.values()), outcomes
+    return written
+
+
+def test_the_python_example_suite_through_the_proxy_shows_no_finding(tmp_path: Path) -> None:
+    written = _suite_through_the_proxy(
+        tmp_path,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+         str(ROOT / "examples" / "python")],
+    )  # fmt: skip
     assert written["requests"] > 20
     passed = {r["id"] for r in written["rules"] if r["outcome"] == "passed"}
     assert {"SPEC-RESPONSES", "SHARE-REVOKE-ONCE", "LINK-REVOKED-404"} <= passed
+
+
+def test_the_node_example_suite_through_the_proxy_shows_no_finding(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed (scripts/test installs it)"
+    written = _suite_through_the_proxy(tmp_path, [node, "--test", str(ROOT / "examples" / "node")])
+    assert written["requests"] > 5
+    passed = {r["id"] for r in written["rules"] if r["outcome"] == "passed"}
+    assert "SPEC-RESPONSES" in passed
 
 
 def _wait_for(url: str) -> None:
@@ -403,3 +423,30 @@ def test_the_proxy_exits_1_with_its_reports_when_the_traffic_showed_a_finding(
     assert "SHARE-REVOKE-ONCE" in output
     assert "curl" in report.read_text()
     assert "SHARE-REVOKE-ONCE" in junit.read_text()
+
+
+def test_an_expiry_is_judged_only_on_the_apis_own_stamps_past_the_skew(tmp_path: Path) -> None:
+    shares = f"/v1/renders/{RENDER}/shares"
+    expiring = {**ROW, "expiresAt": "2026-12-01T10:01:00.000Z"}
+    other = {**ROW, "id": RENDER.replace("e0f", "e2f"), "shareToken": "cks_other",
+             "shareUrl": "https://share.example.com/share/cks_other"}  # fmt: skip
+
+    def later(at: str) -> dict[str, object]:
+        return _exchange("POST", shares, 201, {**other, "createdAt": at}, "ck_test_one")
+
+    link = {**_exchange("GET", f"/share/{ROW['shareToken']}", 200, "", "x"), "requestHeaders": {}}
+    link["responseHeaders"] = {"content-type": "text/html"}
+    clock_set = {**_exchange("POST", "/_mock/clock", 200, {}, "x"), "requestHeaders": {}}
+
+    def outcome(*lines: dict[str, object]) -> str:
+        checker = PassiveChecker()
+        checker.feed_all(read_traffic(_ndjson(tmp_path, *lines)))
+        return _outcomes(checker.result())["LINK-EXPIRED-404"]
+
+    made = _exchange("POST", shares, 201, expiring, "ck_test_one")
+    # Within the skew two servers' clocks may have: nothing decided.
+    assert outcome(made, later("2026-12-01T10:01:01.500Z"), link) == "skipped"
+    # A clock set through the control API: what was stamped before says nothing.
+    assert outcome(made, later("2026-12-01T10:05:00.000Z"), clock_set, link) == "skipped"
+    # Stamped well past the expiry, and the link still opens: the finding.
+    assert outcome(made, later("2026-12-01T10:05:00.000Z"), link) == "failed"

@@ -2,7 +2,8 @@
 
 Two sandboxes (two projects), then the calls an integration makes in a day: read a render,
 share it, open the links, list, revoke (once, again, twice at once, through the wrong
-render, with the other project's key), download, read engagement, submit renders with an
+render, with the other project's key), open a link after its expiry (the project's clock
+moved, then a share stamped later), download, read engagement, submit renders with an
 Idempotency-Key and replay it, and a call without a key. On the mock every answer keeps the
 contract; on a broken variant the passive checker has what it needs to say which rule broke.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
 
@@ -54,6 +56,11 @@ def partner_traffic(base_url: str) -> None:
         _revoke_at_once(base_url, own.headers, f"{shares}/{raced['id']}")
         api.get(shares)
         api.get(f"/v1/renders/{second}/shares")
+        expiry = (own.now() + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        brief = api.post(shares, json={"expiresAt": expiry}).json()
+        own.advance(120)  # the project's time only
+        api.post(shares, json={})  # stamped after the expiry
+        httpx.get(brief["shareUrl"], timeout=10)  # an expired link
         api.get(f"/v1/renders/{render}")
         api.get(f"/v1/renders/{render}/download")
         for _ in range(2):
