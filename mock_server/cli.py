@@ -174,10 +174,14 @@ def main(
 
         # Each worker loads exactly the seed and settings checked here.
         overrides[WORKER_SEED_VARIABLE] = str(seed_path or default_seed_path())
-        with _environment(overrides):
+        # Ctrl-C is how a mock is meant to stop: uvicorn shuts down gracefully, then raises
+        # the signal again, which Python turns into KeyboardInterrupt; exit 0, without
+        # click's "Aborted!".
+        with _environment(overrides), contextlib.suppress(KeyboardInterrupt):
             Multiprocess(config, sockets=[sock]).run()
     else:
-        uvicorn.Server(config).run(sockets=[sock])
+        with contextlib.suppress(KeyboardInterrupt):  # as above
+            uvicorn.Server(config).run(sockets=[sock])
 
 
 def _tune_garbage_collector() -> None:

@@ -77,7 +77,8 @@ class Settings:
         """Refuse a combination that cannot work, whichever way the settings were made."""
         if self.store_url is not None and self.token_secret is None:
             raise SettingsError(
-                "CRAFTKIT_MOCK_STORE=redis needs CRAFTKIT_MOCK_TOKEN_SECRET (32 to 128 hex "
+                "The Redis store (--store or CRAFTKIT_MOCK_STORE) needs "
+                "CRAFTKIT_MOCK_TOKEN_SECRET (32 to 128 hex "
                 "digits, the same for every mock process): share links are derived with it, "
                 "so every process must show the same ones and they must survive restarts. "
                 f"For example: CRAFTKIT_MOCK_TOKEN_SECRET={secrets.token_hex(32)}"

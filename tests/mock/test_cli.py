@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -104,3 +105,27 @@ def test_mock_port_0_prints_the_port_it_really_listens_on() -> None:
             assert httpx.get(f"{url}/health", timeout=10).json() == {"status": "ok"}
         finally:
             process.terminate()
+
+
+def test_ctrl_c_stops_the_mock_quietly_with_exit_0() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "mock_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[2]
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Aborted" not in output
+
+
+def test_a_redis_store_given_on_the_command_line_is_named_so_when_it_lacks_a_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CRAFTKIT_MOCK_TOKEN_SECRET"}
+    result = CliRunner().invoke(mock_main, ["--store", "redis://127.0.0.1:1/0"], env=env)
+    assert result.exit_code == 2
+    assert "--store" in result.output
+    assert "CRAFTKIT_MOCK_TOKEN_SECRET" in result.output
