@@ -203,7 +203,7 @@ def docs(out: Path) -> None:
 
     Needs Redoc's bundle: from a checkout's node_modules (`npm ci`), from
     CRAFTKIT_REDOC_BUNDLE, or fetched once with npm into ~/.cache/craftkit. Serve the folder
-    with `python -m http.server --directory OUT` and open index.html.
+    with `python -m http.server --bind 127.0.0.1 --directory OUT` and open index.html.
     """
     from craftkit_docs.site import DocsError, build_site
 

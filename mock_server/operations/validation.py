@@ -78,13 +78,22 @@ def flatten(errors: Iterable[jsonschema_rs.ValidationError], schema: Mapping[str
         if not path and isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
             path = [kind.property]
         message = _zod_message(error, schema)
-        if path:
-            messages = field_errors.setdefault(str(path[0]), [])
-            if message not in messages:
-                messages.append(message)
-        elif message not in form_errors:
-            form_errors.append(message)
+        _add(field_errors.setdefault(str(path[0]), []) if path else form_errors, message)
     return {"formErrors": form_errors, "fieldErrors": field_errors}
+
+
+def _add(messages: list[str], message: str) -> None:
+    """Add a message unless one that begins alike says it already (the fuller one stays).
+
+    A value that fails its format and its pattern (a zone-less timestamp) is one problem.
+    """
+    for index, said in enumerate(messages):
+        if said.startswith(message):
+            return
+        if message.startswith(said):
+            messages[index] = message
+            return
+    messages.append(message)
 
 
 class SchemaChecker:
