@@ -78,6 +78,8 @@ class History:
 
     renders: Bounded[str, SeenRender] = field(default_factory=Bounded)
     shares: Bounded[str, SeenShare] = field(default_factory=Bounded)
+    by_render: Bounded[str, dict[str, None]] = field(default_factory=Bounded)
+    """Render id → the ids of its shares seen made, in order (``shares_of`` reads it)."""
     tokens: Bounded[str, str] = field(default_factory=Bounded)
     """Token digest → share id."""
     replays: Bounded[tuple[str | None, str], tuple[str, Observed]] = field(default_factory=Bounded)
@@ -117,6 +119,7 @@ class History:
         if keys is None:
             for kept in (self.renders, self.shares, self.tokens, self.replays, self.engagement):
                 kept.clear()
+            self.by_render.clear()
             self.clock.clear()
             return
         self.forget_time(keys)
@@ -131,6 +134,28 @@ class History:
             del self.tokens[token]
         for replay in [replay for replay in self.replays if replay[0] in keys]:
             del self.replays[replay]
+
+    def add_share(self, share_id: str, share: SeenShare) -> None:
+        """A share seen made, found again by its id and by its render."""
+        self.shares[share_id] = share
+        made = self.by_render.get(share.render)
+        if made is None:
+            made = self.by_render[share.render] = {}
+        made[share_id] = None
+
+    def shares_of(self, render_id: str) -> list[tuple[str, SeenShare]]:
+        """The render's shares still remembered, in the order they were made.
+
+        A list reads only its render's shares, not every one remembered; ids whose share
+        was forgotten are dropped here.
+        """
+        made = self.by_render.get(render_id)
+        if made is None:
+            return []
+        found = [(i, self.shares[i]) for i in made if i in self.shares]
+        if len(found) < len(made):
+            self.by_render[render_id] = dict.fromkeys(i for i, _ in found)
+        return found
 
     def forget_time(self, keys: set[str] | None) -> None:
         """The instants seen for these keys' projects (all: ``None``): their clock was set."""

@@ -84,7 +84,7 @@ class ShareChecks:
         if observed.exchange.status != 201 or not isinstance(body, dict) or "id" not in body:
             return
         share = SeenShare(project, render_id, self._verdicts.keep(observed))
-        self._history.shares[str(body["id"])] = share
+        self._history.add_share(str(body["id"]), share)
         if isinstance(body.get("shareToken"), str):
             self._history.tokens[digest(body["shareToken"])] = str(body["id"])
         self._values(share, body, observed)
@@ -136,8 +136,8 @@ class ShareChecks:
                 continue
             self._values(share, row, observed)
             self._clicks(share, row, observed)
-        for share_id, share in list(self._history.shares.items()):
-            if share.render != render_id or share.project != project:
+        for share_id, share in self._history.shares_of(render_id):
+            if share.project != project:
                 continue
             if share.shown.ended > observed.started or share.values.get("expiresAt") is not None:
                 continue  # made meanwhile, or one that may have expired (notes B.4)

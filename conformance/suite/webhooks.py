@@ -102,6 +102,18 @@ def _engagement_event(ctx: Context, render_id: str, delivery: Received) -> None:
         )
 
 
+def _delivered(
+    ctx: Context, event: str, action: str, actor: str | None = None, **fields: Any
+) -> Received:
+    """The delivery one action owes: arrived, within the contract, one, by its actor."""
+    delivery, every = _arrival(ctx, event, **fields)
+    _conforms(ctx, delivery)
+    _one_per_action(event, every, action)
+    if actor is not None:
+        _acted_by(delivery, actor)
+    return delivery
+
+
 def _acted_by(delivery: Received, actor: str) -> None:
     expect(
         delivery.body.get("actorKind") == actor,
@@ -150,15 +162,12 @@ def share_events_are_delivered(ctx: Context) -> None:
         "document.share_revoked": ("partner", None),
     }
     for event, (actor, sent) in acts.items():
-        delivery, every = _arrival(ctx, event, shareId=created["id"])
-        _conforms(ctx, delivery)
+        delivery = _delivered(ctx, event, "action", actor, shareId=created["id"])
         expect(
             delivery.body.get("renderId") == render_id,
             f"The {event} delivery names another render",
             f"renderId {render_id}",
         )
-        _one_per_action(event, every, "action")
-        _acted_by(delivery, actor)
         _engagement_event(ctx, render_id, delivery)
         if sent is not None:
             _came_from(delivery, sent)
@@ -181,10 +190,9 @@ def reported_events_are_delivered(ctx: Context) -> None:
     answer = expect_status(exchange, 200, "reporting a printed event")
     if answer.get("recorded") is False:
         skip("the render's printed event was de-duplicated (one reported within 5 minutes)")
-    delivery, every = _arrival(ctx, "document.printed", renderId=render_id, metadata=metadata)
-    _conforms(ctx, delivery)
-    _one_per_action("document.printed", every, "report")
-    _acted_by(delivery, "partner")
+    delivery = _delivered(
+        ctx, "document.printed", "report", "partner", renderId=render_id, metadata=metadata
+    )
     _engagement_event(ctx, render_id, delivery)
 
 
@@ -198,10 +206,7 @@ def email_events_are_delivered(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
     _, sent = send_email(ctx, render_id)
     for event in ("document.share_created", "document.email_sent"):
-        delivery, every = _arrival(ctx, event, shareId=sent["id"])
-        _conforms(ctx, delivery)
-        _one_per_action(event, every, "email")
-        _acted_by(delivery, "partner")
+        _delivered(ctx, event, "email", "partner", shareId=sent["id"])
     if ctx.target.is_mock:  # only the mock's outbox lets the run open the mail it sent
         ctx.target.open_email(str(sent["emailMessageId"]))
         opened, _ = _arrival(ctx, "document.email_opened", shareId=sent["id"])
@@ -233,9 +238,7 @@ def render_events_are_delivered(ctx: Context) -> None:
 
 def _render_ended(ctx: Context, render_id: str, status: str) -> Received:
     event = f"render.{status}"
-    delivery, every = _arrival(ctx, event, renderId=render_id)
-    _conforms(ctx, delivery)
-    _one_per_action(event, every, "render")
+    delivery = _delivered(ctx, event, "render", renderId=render_id)
     body = delivery.body
     shown = ctx.call("GET", f"/v1/renders/{render_id}").json()
     expect(

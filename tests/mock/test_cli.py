@@ -90,13 +90,18 @@ def test_loopback_addresses_are_told_from_the_rest() -> None:
         assert not is_loopback(host), host
 
 
-def test_mock_port_0_prints_the_port_it_really_listens_on() -> None:
-    with subprocess.Popen(
+def _mock_on_port_0() -> subprocess.Popen[str]:
+    """``python -m mock_server --port 0``, its banner on stdout."""
+    return subprocess.Popen(
         [sys.executable, "-m", "mock_server", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    ) as process:
+    )
+
+
+def test_mock_port_0_prints_the_port_it_really_listens_on() -> None:
+    with _mock_on_port_0() as process:
         try:
             assert process.stdout is not None
             first = process.stdout.readline()
@@ -108,12 +113,7 @@ def test_mock_port_0_prints_the_port_it_really_listens_on() -> None:
 
 
 def test_ctrl_c_stops_the_mock_quietly_with_exit_0() -> None:
-    with subprocess.Popen(
-        [sys.executable, "-m", "mock_server", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
+    with _mock_on_port_0() as process:
         assert process.stdout is not None
         url = process.stdout.readline().split()[2]
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from mock_server.engines.interface import Limits, StoreUnavailable
-from mock_server.engines.redis import TIMEOUT_SECONDS, RedisEngine
+from mock_server.engines.redis import PROBE_GAP_SECONDS, TIMEOUT_SECONDS, RedisEngine
 from mock_server.testing import MockProcess, RedisServer
 from tests.conftest import ACME_KEY, SUCCEEDED_RENDER
 
@@ -141,7 +141,7 @@ def test_a_process_whose_breaker_is_open_serves_its_next_request_once_redis_is_b
             with pytest.raises(StoreUnavailable):
                 await engine.claimed("anything")  # answered at once, Redis still down
             server.start()
-            await asyncio.sleep(0.1)  # past the gap between two requests' pings
+            await asyncio.sleep(2 * PROBE_GAP_SECONDS)  # past the gap between two pings
             answers = await asyncio.gather(
                 *(engine.claimed("anything") for _ in range(20)), return_exceptions=True
             )
