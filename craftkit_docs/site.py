@@ -40,11 +40,49 @@ class DocsError(Exception):
 # ---- the site ------------------------------------------------------------------------------
 
 
-def _redoc_page(title: str, spec: Mapping[str, Any]) -> str:
-    payload = json.dumps(spec).replace("</", "<\\/")
+CONTENT_POLICY = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src blob:; connect-src 'self'"
+)
+"""What a Redoc page may load: the site's own files only, so it works offline and tells no
+one it was read. Redoc's sidebar shows a logo from Redocly's CDN; under this policy the
+browser never asks for it, and Redoc leaves the image out."""
+
+_CONDITIONALS = ("if", "then", "else")
+
+
+def without_conditionals(node: Any) -> Any:
+    """``node`` with every schema's ``if``/``then``/``else`` left out, for Redoc.
+
+    Redoc draws a conditional as alternative cases with the ``if`` merged into each, so the
+    create-share body read "One of case 1 | case 2" with ``channel`` and ``recipientEmail``
+    both required, though ``{}`` is valid. Every condition the spec states this way is also
+    stated in words in the fields it constrains (tests/docs/test_docs.py checks it), which is
+    what Redoc then shows. Only the page changes; the spec, the mock and the suite keep it.
+    """
+    if isinstance(node, list):
+        return [without_conditionals(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: without_conditionals(value)
+        for key, value in node.items()
+        if not (key in _CONDITIONALS and isinstance(value, dict) and _is_schema_level(node))
+    }
+
+
+def _is_schema_level(node: Mapping[str, Any]) -> bool:
+    """Whether ``node`` is a schema (so ``if`` is a keyword, not a property called "if")."""
+    return "if" in node and ("then" in node or "else" in node)
+
+
+def redoc_page(title: str, spec: Mapping[str, Any]) -> str:
+    """A page that renders ``spec`` with Redoc from the site's own copy, offline."""
+    payload = json.dumps(without_conditionals(spec)).replace("</", "<\\/")
     options = json.dumps(REDOC_OPTIONS)
     return (
         '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">'
         f"<title>{html.escape(title)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1"></head>\n<body>\n'
         '<div id="redoc"></div>\n<script src="redoc.standalone.js"></script>\n'
@@ -98,8 +136,8 @@ def build_site(out: Path, bundle: Path | None = None) -> list[Path]:
     mock_markdown = mock_page(control)
     decisions = craftkit_spec.spec_path(DECISIONS_RECORD).read_text(encoding="utf-8")
     files = {
-        "reference.html": _redoc_page(spec["info"]["title"], craftkit_spec.load_raw()),
-        "control.html": _redoc_page(control["info"]["title"], control),
+        "reference.html": redoc_page(spec["info"]["title"], craftkit_spec.load_raw()),
+        "control.html": redoc_page(control["info"]["title"], control),
         "mock.md": mock_markdown,
         "mock.html": _html_page("Using the mock", mock_markdown),
         "decisions.md": decisions,

@@ -57,14 +57,17 @@ def iter_webhooks(spec: Mapping[str, Any]) -> Iterator[Operation]:
 
 
 def _code_enums(schema: Mapping[str, Any]) -> Iterator[frozenset[str]]:
-    """Yield each ``enum`` that constrains ``error.code`` anywhere in an allOf tree."""
+    """Yield each ``enum`` that constrains ``error.code`` in the envelope's allOf trees.
+
+    Both the envelope's own branches and those of its ``error`` are looked at.
+    """
     for branch in branches(schema):
-        error = branch.get("properties", {}).get("error", {})
-        code = error.get("properties", {}).get("code", {})
-        if "enum" in code:
-            yield frozenset(code["enum"])
-        if "const" in code:
-            yield frozenset([code["const"]])
+        for part in branches(branch.get("properties", {}).get("error", {})):
+            code = part.get("properties", {}).get("code", {})
+            if "enum" in code:
+                yield frozenset(code["enum"])
+            if "const" in code:
+                yield frozenset([code["const"]])
 
 
 def error_codes(response: Mapping[str, Any]) -> frozenset[str]:

@@ -52,17 +52,23 @@ def _raise_descriptor_limit() -> None:
     "--host",
     default="127.0.0.1",
     show_default=True,
+    envvar="CRAFTKIT_MOCK_HOST",
+    show_envvar=True,
     help="Address to listen on. Beyond loopback it needs --allow-remote.",
 )
 @click.option(
     "--allow-remote",
     is_flag=True,
+    envvar="CRAFTKIT_MOCK_ALLOW_REMOTE",
+    show_envvar=True,
     help="Listen beyond loopback; the control API then requires CRAFTKIT_MOCK_CONTROL_TOKEN.",
 )
 @click.option(
     "--port",
     default=4010,
     show_default=True,
+    envvar="CRAFTKIT_MOCK_PORT",
+    show_envvar=True,
     type=click.IntRange(0, 65535),
     help="Port to listen on; 0 picks a free one, and the banner names it.",
 )
@@ -71,6 +77,8 @@ def _raise_descriptor_limit() -> None:
     "seed_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    envvar="CRAFTKIT_MOCK_SEED_FILE",
+    show_envvar=True,
     help="Seed file (default: the shipped fixtures/seed.yaml).",
 )
 @click.option(
@@ -78,8 +86,16 @@ def _raise_descriptor_limit() -> None:
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
     show_default=True,
+    envvar="CRAFTKIT_MOCK_LOG_LEVEL",
+    show_envvar=True,
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    envvar="CRAFTKIT_MOCK_ACCESS_LOG",
+    show_envvar=True,
+)
 @click.option(
     "--store",
     "store",
@@ -92,6 +108,8 @@ def _raise_descriptor_limit() -> None:
     "--workers",
     default=1,
     show_default=True,
+    envvar="CRAFTKIT_MOCK_WORKERS",
+    show_envvar=True,
     type=click.IntRange(1, 512),
     help="Worker processes serving one port; above 1 needs the Redis store.",
 )
@@ -109,7 +127,8 @@ def main(
 
     Settings come from the environment with the real service's names (SHARE_BASE_URL,
     APP_URL, RESEND_API_KEY, EMAIL_FROM, RESEND_BASE_URL, S3_PUBLIC_URL) and mock-only
-    CRAFTKIT_MOCK_* variables; see README.md.
+    CRAFTKIT_MOCK_* variables; see README.md. Each option may be given as its variable
+    instead (a container's settings), the option winning over the variable.
     """
     # The options that are also settings; worker processes get them in their environment.
     overrides = {"CRAFTKIT_MOCK_STORE": store} if store is not None else {}

@@ -12,17 +12,23 @@
   (``wait_for("document.viewed")``, ``refuse()`` to see a retry).
 
 Tests that use only these never see each other's doing, so ``pytest -n 8`` is safe.
+
+pytest loads this plugin into every session of an environment that has the mock installed,
+including a partner's sessions that use none of it: it imports nothing beyond pytest until a
+fixture is used (``tests/mock/test_partner_install.py`` measures it).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mock_server.testing.sandbox import Sandbox
-from mock_server.testing.webhooks import WebhookReceiver
+if TYPE_CHECKING:
+    from mock_server.testing.sandbox import Sandbox
+    from mock_server.testing.webhooks import WebhookReceiver
 
 MOCK_URL_VARIABLE = "CRAFTKIT_MOCK_URL"
 
@@ -55,6 +61,8 @@ def craftkit_mock_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def craftkit_sandbox(request: pytest.FixtureRequest, craftkit_mock_url: str) -> Iterator[Sandbox]:
     """A project of this test's own on the mock, deleted afterwards."""
+    from mock_server.testing.sandbox import Sandbox
+
     with Sandbox.create(craftkit_mock_url, name=request.node.nodeid[-200:]) as sandbox:
         yield sandbox
 
@@ -67,6 +75,7 @@ WEBHOOK_SECRET = "craftkit-test-webhook-secret"
 def craftkit_webhooks(craftkit_sandbox: Sandbox) -> Iterator[WebhookReceiver]:
     """A receiver of every webhook event of this test's sandbox; ``.subscription`` is it."""
     import craftkit_spec
+    from mock_server.testing.webhooks import WebhookReceiver
 
     rules = craftkit_spec.webhook_rules()
     with WebhookReceiver(WEBHOOK_SECRET) as receiver:

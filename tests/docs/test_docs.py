@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 import html
+import http.server
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ import pytest
 
 import craftkit_spec
 from craftkit_docs.pages import operation_page
+from craftkit_docs.site import redoc_page, without_conditionals
 from craftkit_spec import declared_properties, item_schema
 from tests.support.seed_tables import REPO_ROOT
 
@@ -120,6 +125,106 @@ def test_the_reference_shows_every_operation_code_and_sample_in_a_browser(site: 
     assert screenshot.stat().st_size > 50_000
 
 
+def _page_requests(site: Path, name: str) -> list[str]:
+    """The URLs a page of the site asked for while it rendered, served as the README serves it.
+
+    The site is served over HTTP on loopback (file: loads bypass the network stack and its
+    log) and the URLs read from Chromium's net log. Chromium's own background requests carry
+    no page as their initiator ("not an origin"); all the page loads names its origin.
+    """
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            log = Path(work) / "net.json"
+            subprocess.run(
+                [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={work}/profile",
+                 f"--log-net-log={log}", "--dump-dom",
+                 f"http://127.0.0.1:{server.server_address[1]}/{name}"],
+                capture_output=True, timeout=120, check=True,
+            )  # fmt: skip
+            events = json.loads(log.read_text(encoding="utf-8"))["events"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    return [
+        event["params"]["url"]
+        for event in events
+        if "url" in event.get("params", {})
+        and event["params"].get("initiator", "not an origin") != "not an origin"
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ["reference.html", "control.html"])
+def test_a_redoc_page_asks_for_nothing_outside_the_site(site: Path, name: str) -> None:
+    asked = _page_requests(site, name)
+    assert any(url.endswith("/redoc.standalone.js") for url in asked)  # the log is read right
+    assert [url for url in asked if not url.startswith("http://127.0.0.1:")] == []
+
+
+def test_every_condition_left_out_for_redoc_is_stated_in_words() -> None:
+    """Redoc cannot draw ``if``/``then``; the fields it constrains say it instead."""
+    conditional = [
+        (name, schema)
+        for name, schema in SPEC["components"]["schemas"].items()
+        if "if" in schema and "then" in schema
+    ]
+    assert [name for name, _ in conditional] == ["CreateShareRequest"]
+    for _, schema in conditional:
+        for field in schema["then"].get("required", []):
+            assert "Required when" in schema["properties"][field]["description"]
+    drawn = without_conditionals(craftkit_spec.load_raw())
+    body = drawn["components"]["schemas"]["CreateShareRequest"]
+    assert "if" not in body
+    assert "then" not in body
+    assert set(body["properties"]) == set(
+        SPEC["components"]["schemas"]["CreateShareRequest"]["properties"]
+    )
+    field_called_if = {"type": "object", "properties": {"if": {"type": "string"}}}
+    assert without_conditionals(field_called_if) == field_called_if
+
+
+@pytest.mark.browser
+def test_the_create_share_body_reads_every_field_optional_with_the_email_condition(
+    site: Path,
+) -> None:
+    """Rendered alone, as Redoc draws it in the reference, and kept as a screenshot."""
+    path = "/v1/renders/{id}/shares"
+    raw = craftkit_spec.load_raw()
+    operation = raw["paths"][path]["post"]
+    alone = {
+        **raw,
+        "info": {"title": "Create a share", "version": raw["info"]["version"]},
+        "tags": [{"name": tag} for tag in operation["tags"]],
+        "paths": {path: {"post": operation}},
+        "webhooks": {},
+    }
+    page = site / "create-share.html"
+    page.write_text(redoc_page("Create a share", alone), encoding="utf-8")
+    text = re.sub(r"\s+", " ", rendered_text(page))
+    body = text.split("Request Body schema: application/json", 1)[1].split(" Responses ", 1)[0]
+    assert "case 1" not in text
+    assert "One of" not in body
+    for field in ("channel", "recipientEmail", "message", "expiresAt"):
+        assert field in body
+    # The body itself is required ("required" right after its media type); no field is.
+    assert body.split()[0] == "required"
+    assert "required" not in body.split(None, 1)[1]
+    assert "Required when channel is email" in body
+    screenshot = site / "create-share.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,1400",
+             f"--screenshot={screenshot}", page.as_uri()],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 50_000
+
+
 @pytest.mark.browser
 def test_the_control_reference_shows_every_control_operation(site: Path) -> None:
     text = rendered_text(site / "control.html")
@@ -207,9 +312,10 @@ def test_a_field_or_code_added_to_the_spec_appears_in_its_page() -> None:
     schema = operation.definition["requestBody"]["content"]["application/json"]["schema"]
     schema["properties"]["colour"] = {"type": "string", "description": "A new field."}
     conflict = operation.definition["responses"]["409"]
-    envelope, narrowing = conflict["content"]["application/json"]["schema"]["allOf"]
-    envelope["properties"]["error"]["properties"]["code"]["enum"].append("brand_new_code")
-    narrowing["properties"]["error"]["properties"]["code"]["enum"] = ["not_ready", "brand_new_code"]
+    error = conflict["content"]["application/json"]["schema"]["properties"]["error"]
+    body, narrowing = error["allOf"]
+    body["properties"]["code"]["enum"].append("brand_new_code")
+    narrowing["properties"]["code"]["enum"] = ["not_ready", "brand_new_code"]
     conflict["content"]["application/json"]["examples"]["brand_new_code"] = {
         "summary": "A new meaning",
         "description": "**Fix:** a new fix.",

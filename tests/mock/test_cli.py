@@ -129,3 +129,41 @@ def test_a_redis_store_given_on_the_command_line_is_named_so_when_it_lacks_a_sec
     assert result.exit_code == 2
     assert "--store" in result.output
     assert "CRAFTKIT_MOCK_TOKEN_SECRET" in result.output
+
+
+def test_every_option_may_come_from_its_environment_variable() -> None:
+    """A container is configured by variables; each option reads its own."""
+    runner = CliRunner()
+    remote = runner.invoke(mock_main, [], env={"CRAFTKIT_MOCK_HOST": "0.0.0.0"})
+    assert remote.exit_code == 2
+    assert "--allow-remote" in remote.output
+    allowed = {"CRAFTKIT_MOCK_HOST": "0.0.0.0", "CRAFTKIT_MOCK_ALLOW_REMOTE": "1"}
+    no_token = runner.invoke(mock_main, [], env={**allowed, "CRAFTKIT_MOCK_CONTROL_TOKEN": ""})
+    assert no_token.exit_code == 2
+    assert "CRAFTKIT_MOCK_CONTROL_TOKEN" in no_token.output
+    port = runner.invoke(mock_main, [], env={"CRAFTKIT_MOCK_PORT": "70000"})
+    assert port.exit_code == 2
+    assert "CRAFTKIT_MOCK_PORT" in port.output or "70000" in port.output
+    workers = runner.invoke(
+        mock_main, [], env={"CRAFTKIT_MOCK_WORKERS": "2", "CRAFTKIT_MOCK_STORE": "memory"}
+    )
+    assert workers.exit_code == 2
+    assert "Redis" in workers.output
+    missing = runner.invoke(mock_main, [], env={"CRAFTKIT_MOCK_SEED_FILE": "/nonexistent.yaml"})
+    assert missing.exit_code == 2
+    assert "/nonexistent.yaml" in missing.output
+
+
+def test_the_port_variable_is_the_port_the_mock_listens_on() -> None:
+    env = {**os.environ, "CRAFTKIT_MOCK_PORT": "0"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "mock_server"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=env,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().split()[2]
+            assert not url.endswith((":4010", ":0")), url
+            assert httpx.get(f"{url}/health", timeout=10).json() == {"status": "ok"}
+        finally:
+            process.terminate()

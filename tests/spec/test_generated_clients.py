@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,14 +61,43 @@ def client_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleT
             del sys.modules[name]
 
 
+def _models_no_operation_uses(package: Path) -> set[str]:
+    """The generated models that no operation returns or takes, directly or inside another."""
+    models = {path.stem for path in (package / "models").glob("*.py")} - {"__init__"}
+    used: set[str] = set()
+    pending = [
+        name
+        for path in (package / "api").rglob("*.py")
+        for name in re.findall(r"from \.\.\.models\.(\w+) import", path.read_text())
+    ]
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            text = (package / "models" / f"{name}.py").read_text()
+            pending += re.findall(r"from \.\.models\.(\w+) import", text)
+    return models - used
+
+
 def test_the_python_client_has_one_model_per_error_group(client_package: ModuleType) -> None:
     assert client_package.__file__ is not None
-    folder = Path(client_package.__file__).parent / "models"
-    models = {path.stem for path in folder.glob("*.py")}
+    package = Path(client_package.__file__).parent
+    models = {path.stem for path in (package / "models").glob("*.py")}
     per_status = sorted(m for m in models if m.rsplit("_", 1)[-1].isdigit())
     assert per_status == []  # no `create_share_response_404` and the like
+    group = importlib.import_module("craftkit_client.models.not_found_error")
     code = importlib.import_module("craftkit_client.models.not_found_error_error_code")
     assert [member.value for member in code.NotFoundErrorErrorCode] == ["not_found"]
+    # The group's `error` is its own model, whose code has the group's codes only.
+    parsed = group.NotFoundError.from_dict({"error": {"code": "not_found", "message": "m"}})
+    assert isinstance(parsed.error.code, code.NotFoundErrorErrorCode)
+    with pytest.raises(ValueError, match="conflict"):
+        group.NotFoundError.from_dict({"error": {"code": "conflict", "message": "m"}})
+    # Every model serves an operation, but the webhook payloads (for receivers) and the
+    # shared error body the groups narrow (README, "Clients generated from the spec").
+    unused = _models_no_operation_uses(package)
+    assert {name for name in unused if not name.startswith(("document_webhook_event",
+            "render_webhook_event"))} == {"error_body", "error_code"}  # fmt: skip
 
 
 def test_the_generated_python_client_drives_the_mock(client_package: ModuleType) -> None:
@@ -95,18 +125,26 @@ def test_the_generated_python_client_drives_the_mock(client_package: ModuleType)
         assert isinstance(first, models.RevokedShare)
         second = revoke.sync(render, created.id, client=client)
         assert isinstance(second, models.NotFoundError)
-        assert second.error.code.value == "not_found"
+        assert second.error.code == models.NotFoundErrorErrorCode.NOT_FOUND
         request = models.EmailRenderRequest(to="client@example.com", recipient_name="Jane")
         emailed = api("email.email_render").sync(render, client=client, body=request)
         assert isinstance(emailed, models.EmailedShare), emailed
         assert [mail["to"] for mail in sandbox.emails()] == ["client@example.com"]
-        pdf = api("downloads.download_render").sync(render, client=client)
-        assert pdf.payload.read().startswith(b"%PDF-")
+        pdf = api("downloads.download_render").sync_detailed(render, client=client)
+        assert pdf.parsed.payload.read().startswith(b"%PDF-")
+        # The generated File carries the bytes only; the name is in the response's header.
+        assert pdf.parsed.file_name is None
+        assert "filename=" in pdf.headers["content-disposition"]
 
 
 _USES_THE_TYPES = """
 import type { components } from "./openapi-typescript/api";
-import type { CreateShareRequest, NotFoundError } from "./hey-api/types.gen";
+import type {
+  CreateShareError,
+  CreateShareErrors,
+  CreateShareRequest,
+  NotFoundError,
+} from "./hey-api/types.gen";
 
 type CreateShare = components["schemas"]["CreateShareRequest"];
 type NotFoundCode = components["schemas"]["NotFoundError"]["error"]["code"];
@@ -120,6 +158,20 @@ export const notFound: NotFoundCode = "not_found";
 export const heyNotFound: NotFoundError["error"]["code"] = "not_found";
 // @ts-expect-error a 404 of this group never carries `conflict`
 export const wrong: NotFoundCode = "conflict";
+// Narrowed by status: the errors map of an operation, indexed by the response's status.
+export const at404: CreateShareErrors[404]["error"]["code"] = "not_found";
+export const at409: CreateShareErrors[409]["error"]["code"] = "not_ready";
+// @ts-expect-error createShare's 404 never carries `not_ready` (its 409 does)
+export const misplaced: CreateShareErrors[404]["error"]["code"] = "not_ready";
+// @ts-expect-error createShare answers no 418
+export type Teapot = CreateShareErrors[418];
+export function codeOf(status: number, body: CreateShareError): string {
+  if (status === 404) {
+    const narrowed = body as CreateShareErrors[404];
+    return narrowed.error.code;
+  }
+  return body.error.code;
+}
 """
 
 
