@@ -7,8 +7,10 @@ to it, the response received, and a curl line per request. Requests are paced to
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shlex
+import ssl
 import tempfile
 import threading
 import time
@@ -157,6 +159,18 @@ class Transcript:
         self.exchanges.clear()
 
 
+@functools.cache
+def shared_tls() -> ssl.SSLContext:
+    """One TLS context for every client this process makes, built on first use.
+
+    httpx builds a context per client, reading the whole CA bundle each time (about 30 ms);
+    the suite makes a client per rule, so that was seconds per run. A context is safe to share
+    between clients and threads; httpx's own function builds it, so SSL_CERT_FILE and
+    SSL_CERT_DIR still count.
+    """
+    return httpx.create_ssl_context()
+
+
 class Pacer:
     """At most ``rate`` requests per second across threads (None: unlimited)."""
 
@@ -204,11 +218,19 @@ class RecordingClient:
         self.spec_violations: list[Exchange] = []
         self.requests_sent = 0
         self.external_requests = 0  # sent by schemathesis, in its own process
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, verify=shared_tls())
 
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
+
+    def unrecorded(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """A set-up call (a probe, the mock's control API) outside the transcript and checks.
+
+        It goes over the same pooled connections: a client per call made each one open a
+        connection and read the CA bundle again, a second of a quick run.
+        """
+        return self._http.request(method, url, **kwargs)
 
     def request(
         self,

@@ -72,8 +72,8 @@ class Target:
         """Probe the target and prepare keys; ``SetupError`` when it cannot be used."""
         target = cls(config, client)
         try:
-            probe = httpx.get(
-                f"{client.base_url}/_mock/clock", headers=control_headers(), timeout=10
+            probe = client.unrecorded(
+                "GET", f"{client.base_url}/_mock/clock", headers=control_headers(), timeout=10
             )
         except httpx.HTTPError as exc:
             raise SetupError(f"{client.base_url} is unreachable: {exc}") from exc
@@ -148,7 +148,7 @@ class Target:
 
     def control(self, method: str, path: str, json: Any = None) -> httpx.Response:
         """A control API call; these are set-up, not part of the contract under test."""
-        response = httpx.request(
+        response = self.client.unrecorded(
             method,
             f"{self.client.base_url}/_mock{path}",
             json=json,
@@ -211,7 +211,8 @@ class Target:
     # ---- renders ------------------------------------------------------------------------
 
     def _check_key(self, key: str | None, option: str) -> None:
-        response = httpx.get(
+        response = self.client.unrecorded(
+            "GET",
             f"{self.client.base_url}/v1/renders/00000000-0000-7000-8000-000000000000",
             headers={"Authorization": f"Bearer {key}"},
             timeout=30,

@@ -20,6 +20,7 @@ from mock_server.model.records import Share
 from mock_server.seed import default_seed_path, load_seed
 from mock_server.settings import Settings
 from mock_server.testing import RedisServer, ThreadedServer
+from mock_server.testing.sandbox import shared_tls
 from tests.support.response_checker import ResponseChecker
 from tests.support.spec_oracle import load_validated
 
@@ -116,7 +117,10 @@ class Api:
     def __init__(self, base_url: str, key: str = ACME_KEY) -> None:
         self.checker = ResponseChecker(base_url)
         self.http = httpx.Client(
-            base_url=base_url, timeout=10, event_hooks={"response": [self.checker]}
+            base_url=base_url,
+            timeout=10,
+            event_hooks={"response": [self.checker]},
+            verify=shared_tls(),
         )
         self.key = key
 

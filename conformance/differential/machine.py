@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 from hypothesis.stateful import rule as step
 
 from conformance.client import Exchange
-from conformance.config import RunConfig
+from conformance.config import UTF8_CHARACTERS, RunConfig
 from conformance.differential.deliveries import compare_deliveries
 from conformance.differential.lockstep import DiffResult, Diverged, Lockstep, Side, noted
 from conformance.differential.probes import oversize_steps, probe_decisions, provision
@@ -160,7 +160,7 @@ class LockstepMachine(RuleBasedStateMachine):
     @step(
         target=shares,
         channel=st.sampled_from(["link", "email"]),
-        message=st.none() | st.text(st.characters(codec="utf-8"), max_size=30),
+        message=st.none() | st.text(UTF8_CHARACTERS, max_size=30),
         expiry=st.sampled_from([None, -24, 1]),
     )
     def create(self, channel: str, message: str | None, expiry: int | None) -> Made | None:

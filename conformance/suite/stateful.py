@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 from hypothesis.stateful import rule as step
 
 import craftkit_spec
+from conformance.config import UTF8_CHARACTERS
 from conformance.context import Context
 from conformance.failures import RuleFailure, expect, expect_error, expect_status
 from conformance.rules import rule
@@ -182,7 +183,7 @@ class SharesMachine(RuleBasedStateMachine):
         target=shares,
         which=st.integers(0, 1),
         channel=st.sampled_from(["link", "email"]),
-        message=st.none() | st.text(st.characters(codec="utf-8"), max_size=40),
+        message=st.none() | st.text(UTF8_CHARACTERS, max_size=40),
         expiry=st.sampled_from([None, "past", "future"]),
     )
     def create(

@@ -15,7 +15,9 @@ The project is deleted when the block ends.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -27,6 +29,18 @@ from mock_server.settings import CONTROL_TOKEN_HEADER
 __all__ = ["Sandbox", "SandboxError"]
 
 CONTROL_TOKEN_VARIABLE = "CRAFTKIT_MOCK_CONTROL_TOKEN"
+
+
+@functools.cache
+def shared_tls() -> ssl.SSLContext:
+    """One TLS context for every client this process makes, built on first use.
+
+    httpx builds a context per client, reading the whole CA bundle each time (about 30 ms);
+    a partner's suite makes a client per test (its Sandbox), so that was seconds per run.
+    A context is safe to share between clients and threads; httpx's own function builds
+    it, so SSL_CERT_FILE and SSL_CERT_DIR still count.
+    """
+    return httpx.create_ssl_context()
 
 
 class SandboxError(RuntimeError):
@@ -65,7 +79,9 @@ class Sandbox:
         base_url = base_url.rstrip("/")
         token = control_token or os.environ.get(CONTROL_TOKEN_VARIABLE)
         headers = {CONTROL_TOKEN_HEADER: token} if token else {}
-        client = httpx.Client(base_url=f"{base_url}/_mock", timeout=timeout, headers=headers)
+        client = httpx.Client(
+            base_url=f"{base_url}/_mock", timeout=timeout, headers=headers, verify=shared_tls()
+        )
         try:
             project = cls._checked(client.post("/projects", json={"name": name} if name else {}))
             sandbox = cls(base_url, project["projectId"], project["apiKey"], "", client)
