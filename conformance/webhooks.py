@@ -10,6 +10,7 @@ their formats, the body's schema, and ``x-craftkit-event`` equal to the body's `
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -77,7 +78,7 @@ class WebhookListener:
         self.secret = secret
         self._lock = threading.Condition()
         self._received: list[Received] = []
-        self._refusals = 0
+        self._refusals: list[tuple[Callable[[Received], bool], list[int]]] = []
         self._server = _Server((host, port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -94,10 +95,14 @@ class WebhookListener:
         with self._lock:
             return list(self._received)
 
-    def refuse(self, count: int) -> None:
-        """Answer the next ``count`` deliveries 500, so that they are retried."""
+    def refuse(self, count: int, when: Callable[[Received], bool] = lambda _: True) -> None:
+        """Answer the next ``count`` deliveries that ``when`` picks 500, so they are retried.
+
+        A rule names the delivery it means: a late delivery of an earlier rule's action
+        must not take the refusal meant for this one (seen with three runs at once).
+        """
         with self._lock:
-            self._refusals += count
+            self._refusals.append((when, [count]))
 
     def wait(self, found: Callable[[list[Received]], Received | None], timeout: float) -> Any:
         """What ``found`` picks from the deliveries once it picks one; ``None`` at the timeout."""
@@ -118,13 +123,16 @@ class WebhookListener:
 
     def _keep(self, headers: dict[str, str], raw: bytes) -> int:
         with self._lock:
-            answer = 200
-            if self._refusals:
-                self._refusals -= 1
-                answer = 500
-            self._received.append(Received(headers, raw, answer, time.time()))
+            delivery = Received(headers, raw, 200, time.time())
+            for when, left in self._refusals:
+                if left[0] > 0 and when(delivery):
+                    left[0] -= 1
+                    delivery = dataclasses.replace(delivery, answered=500)
+                    break
+            self._refusals = [(when, left) for when, left in self._refusals if left[0] > 0]
+            self._received.append(delivery)
             self._lock.notify_all()
-        return answer
+        return delivery.answered
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         listener = self

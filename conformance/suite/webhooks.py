@@ -273,7 +273,12 @@ def a_retry_keeps_its_delivery_id(ctx: Context) -> None:
     render_id = ctx.target.fresh_render()
     ctx.target.freeze_clock(True)
     try:
-        listener.refuse(1)
+        listener.refuse(
+            1,
+            when=lambda d: (
+                d.event == "document.share_created" and d.body.get("renderId") == render_id
+            ),
+        )
         created = ctx.create_share(render_id, message="webhook retry")
         first, _ = _arrival(ctx, "document.share_created", shareId=created["id"])
         expect(first.answered == 500, "The refused attempt was not the first", "a refused attempt")

@@ -215,6 +215,10 @@ class RedisEngine:
         self._ttl = max(1, int(limits.idle_seconds * 1000))
         self._refresh_every = min(limits.idle_seconds / 4, 3600.0)
         self._refreshed: dict[str, float] = {}
+        self._projects_of_keys: dict[str, str] = {}
+        """Key digest to project id, as Redis has answered it: a key never changes project
+        (a deleted or expired project is told by its own record, read on every request),
+        so each process asks Redis once per key, not once per request."""
         self._shares_seen: dict[tuple[bytes, bytes | None], Share] = {}
         self._breaker = Breaker()
         # A bounded pool: a request waits for a free connection rather than fail when many
@@ -356,6 +360,7 @@ class RedisEngine:
             if batch:
                 await self._client.unlink(*batch)
         self._refreshed.clear()
+        self._projects_of_keys.clear()
 
     async def claimed(self, name: str) -> str | None:
         """GET the claim."""
@@ -419,9 +424,17 @@ class RedisEngine:
         return True
 
     async def project_id_of_key(self, key_digest: str) -> str | None:
-        """The key's project id."""
+        """The key's project id: from Redis the first time this process sees the key."""
+        known = self._projects_of_keys.get(key_digest)
+        if known is not None:
+            return known
         found = await self._run(self._client.get(self._global("key", key_digest)))
-        return None if found is None else found.decode()
+        if found is None:
+            return None
+        if len(self._projects_of_keys) >= self._limits.dedup_keys:
+            self._projects_of_keys.clear()  # bounded; asking Redis again is always right
+        self._projects_of_keys[key_digest] = found.decode()
+        return self._projects_of_keys[key_digest]
 
     async def project(self, project_id: str) -> StoredProject | None:
         """The project with its own clock and faults, and the shared ones (one trip)."""

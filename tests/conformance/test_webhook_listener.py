@@ -19,6 +19,7 @@ import craftkit_spec
 from conformance.config import PROFILES, RunConfig
 from conformance.differential.machine import run_lockstep
 from conformance.runner import ConformanceSession, select_rules
+from conformance.webhooks import WebhookListener
 from mock_server import create_app
 from mock_server.testing import free_port, serve
 from tests.support.variants import LiveLike
@@ -154,3 +155,22 @@ def test_rules_crossing_projects_are_skipped_without_a_render_of_the_other_proje
     results = session.finish().results
     assert {r.outcome for r in results} == {"skipped"}, [(r.rule.id, r.title) for r in results]
     assert all("--other-render-id" in (r.reason or "") for r in results)
+
+
+def test_a_refusal_goes_to_the_delivery_it_names_not_to_whatever_arrives_first() -> None:
+    """A late delivery of an earlier action must not take the refusal a rule set up.
+
+    Three runs at once on one mock showed it: WEBHOOK-RETRY-SAME-ID failed because an
+    earlier rule's delivery arrived between the refusal and the share it was meant for.
+    """
+    listener = WebhookListener("127.0.0.1", free_port(), "secret")
+    try:
+        listener.refuse(1, when=lambda d: d.body.get("renderId") == "r-2")
+        answers = [
+            httpx.post(listener.url, json={"event": "document.viewed", "renderId": rid}).status_code
+            for rid in ("r-1", "r-2", "r-2")
+        ]
+    finally:
+        listener.close()
+    assert answers == [200, 500, 200]
+    assert [d.answered for d in listener.received] == [200, 500, 200]

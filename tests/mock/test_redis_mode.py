@@ -12,9 +12,10 @@ import gc
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,58 @@ def test_two_mocks_on_one_redis_are_one_mock(redis_server: RedisServer) -> None:
         assert [m["to"] for m in mail["emails"]] == ["b@example.com"]
         journal = httpx.get(f"{first}/_mock/projects/{box.project_id}/requests").json()
         assert journal["requests"][0]["path"] == f"/v1/renders/{box.render_id}/email"
+
+
+def _commands_while(url: str, action: Callable[[], None]) -> list[str]:
+    """Every command Redis received while ``action`` ran (MONITOR), as text."""
+    end = f"craftkit-monitor-end-{uuid.uuid4().hex}"
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis.from_url(url) as client, client.monitor() as monitor:
+            ready.set()
+            for entry in monitor.listen():
+                if end in entry["command"]:
+                    return
+                seen.append(entry["command"])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert ready.wait(10)
+    time.sleep(0.2)  # MONITOR is answered before it is in force; a real-time property
+    try:
+        action()
+    finally:
+        with redis.Redis.from_url(url) as client:
+            client.echo(end)
+        watcher.join(10)
+    return seen
+
+
+def test_each_process_reads_a_key_from_redis_once_and_still_sees_its_project_deleted(
+    redis_server: RedisServer,
+) -> None:
+    prefix = f"k{uuid.uuid4().hex[:8]}"
+    args = ("--store", redis_server.url)
+    with (
+        MockProcess(*args, env=_env(prefix)) as first,
+        MockProcess(*args, env=_env(prefix)) as second,
+    ):
+        box = Sandbox.create(first)
+        listed = f"{second}/v1/renders/{box.render_id}/shares"
+
+        def twenty_lists() -> None:
+            for _ in range(20):
+                assert httpx.get(listed, headers=box.headers).status_code == 200
+
+        commands = _commands_while(redis_server.url, twenty_lists)
+        key_reads = [c for c in commands if c.startswith(f"GET {prefix}:key:")]
+        assert len(key_reads) == 1, key_reads
+        assert len(commands) > 20  # the monitor saw the requests themselves
+        box.delete()  # through the first process
+        gone = httpx.get(listed, headers=box.headers)
+        assert gone.status_code == 403, gone.text
 
 
 @pytest.mark.slow
