@@ -184,6 +184,35 @@ class Breaker:
         self._reason = None
 
 
+class _TimeoutTripsBreaker:
+    """Mixed into the pool's connection class: a timeout trips the breaker where it happens.
+
+    redis-py hands the connection back to the pool (waking a request queued for one) before
+    the timeout reaches the engine; tripped only there, the breaker would still be closed
+    for that request, which would then spend a whole timeout of its own. Only timeouts trip
+    here: they are never retried, so each is certain to be the outage; a connection error
+    may be a stale connection that the retry on a fresh one mends.
+    """
+
+    breaker: Breaker
+
+    async def connect(self, *args: Any, **options: Any) -> Any:
+        """Connect, tripping the breaker on a timeout."""
+        try:
+            return await super().connect(*args, **options)  # type: ignore[misc]
+        except redis_errors.TimeoutError:
+            self.breaker.trip("TimeoutError")
+            raise
+
+    async def read_response(self, *args: Any, **options: Any) -> Any:
+        """Read an answer, tripping the breaker on a timeout."""
+        try:
+            return await super().read_response(*args, **options)  # type: ignore[misc]
+        except redis_errors.TimeoutError:
+            self.breaker.trip("TimeoutError")
+            raise
+
+
 class _GuardedPool(aioredis.BlockingConnectionPool):
     """The pool, with the breaker checked before a request waits for a connection.
 
@@ -193,6 +222,17 @@ class _GuardedPool(aioredis.BlockingConnectionPool):
     """
 
     breaker: Breaker
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        plain = self.connection_class
+        self.connection_class = type(f"Guarded{plain.__name__}", (_TimeoutTripsBreaker, plain), {})
+
+    def make_connection(self) -> Any:
+        """A new connection that trips this pool's breaker on a timeout."""
+        connection = super().make_connection()  # type: ignore[no-untyped-call]
+        connection.breaker = self.breaker
+        return connection
 
     async def get_connection(self, *args: Any, **options: Any) -> Any:
         """A connected connection, unless Redis is known to be down."""

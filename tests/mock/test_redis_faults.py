@@ -167,9 +167,10 @@ def test_a_hung_redis_costs_a_crowd_one_timeout_and_the_next_crowd_nothing() -> 
             server.resume()
     assert {status for status, _ in first + then} == {500}
     # Bounds from the Redis timeout, not from this machine's speed: a request that waited for
-    # Redis took a whole timeout; one that waited twice (queued behind another's wait) two.
+    # Redis took a whole timeout; one that waited twice (queued for a connection, handed one
+    # before the breaker knew of the timeout that freed it) took two.
     slowest = max(seconds for _, seconds in first)
-    assert slowest < 2 * TIMEOUT_SECONDS, (
+    assert slowest < 1.5 * TIMEOUT_SECONDS, (
         f"the slowest of the first 150 answered in {slowest:.1f} s: it waited more than once"
     )
     slowest = max(seconds for _, seconds in then)
