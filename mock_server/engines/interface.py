@@ -184,6 +184,10 @@ class StoreUnavailable(RuntimeError):  # noqa: N818  # read as "raise StoreUnava
     """The engine cannot reach its storage; the message names it (never a secret)."""
 
 
+class UnsupportedStore(RuntimeError):  # noqa: N818  # read as "raise UnsupportedStore"
+    """The storage answers but cannot hold the mock's state; the message says what to use."""
+
+
 class Engine(Protocol):
     """The state of every project, shared by all the processes of one mock."""
 

@@ -27,7 +27,8 @@ one Redis; ``{p:ID}`` is the hash tag that puts all of one project's keys in one
     P:hooks:wake         zset    project id -> when its webhook work is due (real ms)
 
 Every write is one Lua script or one MULTI transaction over keys of one project, so it is
-atomic across processes and works on Redis Cluster (one slot per script). Every key
+atomic across processes and names keys of one cluster slot (though this engine's client
+talks to one server: it refuses a Redis Cluster node at start). Every key
 carries the sandbox idle expiry, renewed by writes and, for keys only read, by a refresh a
 process makes at most every quarter of the idle time per project.
 """
@@ -63,6 +64,7 @@ from mock_server.engines.interface import (
     SharedState,
     StoredProject,
     StoreUnavailable,
+    UnsupportedStore,
 )
 from mock_server.engines.redis_webhooks import HOOK_PARTS, RedisWebhooks
 from mock_server.model import rules
@@ -260,6 +262,8 @@ class RedisEngine:
         (a deleted or expired project is told by its own record, read on every request),
         so each process asks Redis once per key, not once per request."""
         self._shares_seen: dict[tuple[bytes, bytes | None], Share] = {}
+        self._standalone = False
+        """Whether Redis said it is no cluster node (asked once per process)."""
         self._breaker = Breaker()
         # A bounded pool: a request waits for a free connection rather than fail when many
         # arrive at once. A connection idle for a second is pinged before use, and a call
@@ -404,15 +408,35 @@ class RedisEngine:
 
     async def claimed(self, name: str) -> str | None:
         """GET the claim."""
+        await self._refuse_a_cluster()
         found = await self._run(self._client.get(self._global("claim", name)))
         return None if found is None else str(found.decode())
 
     async def claim(self, name: str, value: str) -> str:
         """SET NX, then GET: whoever set it first decides (it survives ``wipe``)."""
+        await self._refuse_a_cluster()
         key = self._global("claim", name)
         await self._run(self._client.set(key, value, nx=True))
         found = await self._run(self._client.get(key))
         return value if found is None else str(found.decode())
+
+    async def _refuse_a_cluster(self) -> None:
+        """``UnsupportedStore`` when Redis is a cluster node (checked once per process).
+
+        This engine's client speaks to one server and follows no ``MOVED`` redirection, so
+        on a cluster most keys would fail; the process refuses to serve, saying so, instead.
+        """
+        if self._standalone:
+            return
+        info = await self._run(self._client.info("cluster"))
+        if info.get("cluster_enabled"):
+            raise UnsupportedStore(
+                f"{self.description} is a node of a Redis Cluster, and the mock's Redis store "
+                "needs one Redis server (standalone, or a primary with replicas): it refuses "
+                "to serve rather than fail on every key another node holds. Point "
+                "CRAFTKIT_MOCK_STORE at a standalone Redis (the README's Redis section says why)."
+            )
+        self._standalone = True
 
     # ---- projects -------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from mock_server.engines.interface import (
     OutboxEntry,
     SharedState,
     StoreUnavailable,
+    UnsupportedStore,
 )
 from mock_server.model import errors, rules
 from mock_server.model.clock import ClockState, real_now
@@ -160,7 +161,7 @@ class Store:
         process refuses to serve until the claim is its own again.
         """
         mine = self._minter.fingerprint()
-        if await self._engine.claim(TOKEN_SECRET_CLAIM, mine) != mine:
+        if await self._refused(self._engine.claim(TOKEN_SECRET_CLAIM, mine)) != mine:
             self._refusal = (
                 f"Another mock process on {self._engine.description} uses a different "
                 "CRAFTKIT_MOCK_TOKEN_SECRET, so this one refuses to serve: its share links would "
@@ -180,8 +181,19 @@ class Store:
         When the store lost its data (Redis restarted empty) the claim is gone: claim again
         and replant. When another secret holds it, refuse to serve.
         """
-        if await self._engine.claimed(TOKEN_SECRET_CLAIM) != self._minter.fingerprint():
+        if (
+            await self._refused(self._engine.claimed(TOKEN_SECRET_CLAIM))
+            != self._minter.fingerprint()
+        ):
             await self.start()
+
+    async def _refused(self, claim: Awaitable[str | None]) -> str | None:
+        """The claim, or a refusal to serve when the store cannot hold the mock's state."""
+        try:
+            return await claim
+        except UnsupportedStore as exc:
+            self._refusal = str(exc)
+            raise MisconfiguredError(self._refusal) from None
 
     async def keep_running(self, every: float = KEEP_SECONDS) -> None:
         """Keep the store for as long as the process serves (a task of the app's lifespan).

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -99,8 +99,9 @@ class RedisServer:
     back; ``pause`` and ``resume`` (SIGSTOP/SIGCONT) make it hang instead of refuse.
     """
 
-    def __init__(self, executable: str = "redis-server") -> None:
+    def __init__(self, executable: str = "redis-server", arguments: Sequence[str] = ()) -> None:
         self._executable = shutil.which(executable) or executable
+        self._arguments = list(arguments)
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -119,6 +120,7 @@ class RedisServer:
                 "--save", "",
                 "--appendonly", "no",
                 "--protected-mode", "yes",
+                *self._arguments,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -188,6 +190,7 @@ class MockProcess:
         self._command = [sys.executable, "-m", "mock_server", "--port", "0", *args]
         self._env = {**os.environ, **(env or {})}
         self._process: subprocess.Popen[str] | None = None
+        self._lines: collections.deque[str] = collections.deque(maxlen=200)
         self.url = ""
 
     def start(self, timeout: float = 30.0) -> str:
@@ -222,10 +225,11 @@ class MockProcess:
             # Read the rest through the same buffer readline filled (communicate would not).
             rest = self._process.stdout.read()
             self._process.wait(timeout=timeout)
+            self._lines.extend((first + rest).splitlines(keepends=True))
             raise RuntimeError(f"the mock did not start: {first}{rest}")
         self.url = first.split()[2]
         # Keep reading what it prints, or a full pipe would stop it mid-request.
-        self._lines: collections.deque[str] = collections.deque([first], maxlen=200)
+        self._lines.append(first)
         drain = threading.Thread(
             target=self._lines.extend, args=(self._process.stdout,), daemon=True
         )

@@ -16,6 +16,7 @@ from mock_server.cli import WORKER_SEED_VARIABLE, banner, worker_app
 from mock_server.cli import main as mock_main
 from mock_server.seed import default_seed_path, load_seed
 from mock_server.settings import is_loopback
+from mock_server.testing import MockProcess
 
 
 def test_conformance_codes_lists_every_operation_and_code() -> None:
@@ -39,6 +40,14 @@ def test_mock_refuses_a_bad_setting_with_exit_2_naming_it() -> None:
     result = CliRunner().invoke(mock_main, [], env={"SHARE_BASE_URL": "not a url"})
     assert result.exit_code == 2
     assert "SHARE_BASE_URL" in result.output
+
+
+def test_a_mock_process_that_does_not_start_says_what_it_printed() -> None:
+    mock = MockProcess("--seed", "/nonexistent/seed.yaml")
+    with pytest.raises(RuntimeError, match="did not start"):
+        mock.start()
+    assert "seed" in mock.output()
+    assert not mock.running
 
 
 def test_mock_refuses_a_missing_seed_file_with_exit_2() -> None:
