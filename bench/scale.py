@@ -105,6 +105,17 @@ def report(results: list[Result], args: argparse.Namespace) -> str:
             f"| {r.target} | {r.call} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | "
             f"{r.p99_ms:.2f} | {r.errors} |"
         )
+    rate = {(r.target, r.call): r.requests_per_second for r in results}
+    shares = [
+        f"{call} {rate[('Redis, 1', call)] / rate[('memory, 1', call)]:.0%}"
+        for call in ("create share", "list shares (100 rows)")
+        if ("Redis, 1", call) in rate
+    ]
+    if shares:
+        lines += [
+            "",
+            f"One Redis worker against the in-memory process, same run: {', '.join(shares)}.",
+        ]
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 
 from mock_server.engines import redis_codec as codec
 from mock_server.engines import redis_scripts
@@ -370,6 +371,31 @@ class RedisEngine:
                 fill(pipe)
                 return await pipe.execute()
 
+    async def _script_then(
+        self,
+        script: AsyncScript,
+        keys: list[str],
+        args: list[Any],
+        then: Callable[[Pipeline], None],
+    ) -> Any:
+        """A script and the commands ``then`` adds after it, in one round trip; its answer.
+
+        redis-py's own pipelined scripts ask ``SCRIPT EXISTS`` first, a round trip of its
+        own: this sends ``EVALSHA`` directly, and on ``NOSCRIPT`` (Redis restarted, or its
+        scripts were flushed) loads the script and sends the whole pipeline again. Only
+        commands that may run twice belong in ``then``.
+        """
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            then(pipe)
+
+        try:
+            return (await self._pipeline(fill))[0]
+        except redis_errors.NoScriptError:
+            await self._run(self._client.script_load(script.script))
+            return (await self._pipeline(fill))[0]
+
     # ---- lifecycle ------------------------------------------------------------------
 
     async def ping(self) -> None:
@@ -653,27 +679,26 @@ class RedisEngine:
     async def add_share(self, share: Share, token_digest: str, event: EngagementEvent) -> Share:
         """Keep, number and order the share and record ``share_created``; index its token."""
         project_id = share.project_id
-        sequence = await self._run(
-            self._add_share(
-                keys=self._keys(
-                    project_id, "meta", "shares", "order", "tokens", "counts", "recent", "clicks"
-                ),
-                args=[
-                    share.id,
-                    codec.encode_share(share),
-                    share.render_id,
-                    codec.millis(share.created_at),
-                    token_digest,
-                    codec.encode_event(event),
-                    self._limits.recent_events,
-                    self._ttl,
-                ],
-            )
-        )
-        await self._run(
-            self._client.set(
-                self._global("tok", token_digest), f"{project_id} {share.id}", px=self._ttl
-            )
+
+        def index_the_token(pipe: Pipeline) -> None:  # after the share is kept: one trip
+            pipe.set(self._global("tok", token_digest), f"{project_id} {share.id}", px=self._ttl)
+
+        sequence = await self._script_then(
+            self._add_share,
+            self._keys(
+                project_id, "meta", "shares", "order", "tokens", "counts", "recent", "clicks"
+            ),
+            [
+                share.id,
+                codec.encode_share(share),
+                share.render_id,
+                codec.millis(share.created_at),
+                token_digest,
+                codec.encode_event(event),
+                self._limits.recent_events,
+                self._ttl,
+            ],
+            index_the_token,
         )
         return replace(share, sequence=int(sequence))
 
@@ -711,11 +736,11 @@ class RedisEngine:
             )
             if found is None:
                 return None
-            for at in range(0, len(found), 4):
+            for at in range(0, len(found) - 3, 4):
                 after, raw, revocation, clicks = found[at : at + 4]
                 if raw is not None:
                     rows.append((self._decoded_share(raw, revocation), int(clicks or 0)))
-            if len(found) < 4 * LIST_SLICE:
+            if len(found) % 4 == 0:  # no "more" after the slice's rows
                 return rows
 
     def _decoded_share(self, raw: bytes, revocation: bytes | None) -> Share:

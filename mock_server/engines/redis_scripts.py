@@ -178,7 +178,8 @@ LIST_SHARES = """
 -- KEYS: renders, order, shares, revoked, clicks. ARGV: render id, the last order member of
 -- the slice before ('' for the first), the slice's size.
 -- One slice of the render's shares, newest first, so no call holds Redis for long: for each
--- share its order member, the share, its revocation (or false) and its clicks (or false).
+-- share its order member, the share, its revocation (or false) and its clicks (or false),
+-- then 1 when more shares follow the slice (so the caller asks again only then).
 -- Nothing when the render does not exist (checked with the first slice).
 local render, after, size = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local upper = '[' .. render .. '|\255'
@@ -187,10 +188,14 @@ if after == '' then
 else
   upper = '(' .. after
 end
-local members = redis.call('ZREVRANGEBYLEX', KEYS[2], upper, '[' .. render .. '|', 'LIMIT', 0, size)
+local lower = '[' .. render .. '|'
+local members = redis.call('ZREVRANGEBYLEX', KEYS[2], upper, lower, 'LIMIT', 0, size + 1)
+local more = #members > size
+if more then members[#members] = nil end
 if #members == 0 then return {} end
 local ids = {}
-for at = 1, #members do ids[at] = string.match(members[at], '([^|]+)$') end
+-- Anchored: an unanchored '([^|]+)$' is tried from every position (most of the time).
+for at = 1, #members do ids[at] = string.match(members[at], '^[^|]*|[^|]*|[^|]*|(.*)$') end
 local shares = redis.call('HMGET', KEYS[3], unpack(ids))
 local revoked = redis.call('HMGET', KEYS[4], unpack(ids))
 local clicks = redis.call('HMGET', KEYS[5], unpack(ids))
@@ -202,6 +207,7 @@ for at = 1, #ids do
   rows[n + 3] = revoked[at]
   rows[n + 4] = clicks[at]
 end
+if more then rows[#rows + 1] = 1 end
 return rows
 """
 

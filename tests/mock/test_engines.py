@@ -322,6 +322,37 @@ def test_a_long_share_list_is_read_in_short_slices_none_twice(redis_url: str) ->
             assert slices == [LIST_SLICE] * 2 + [50]
             assert listed == [f"s{n}" for n in reversed(range(count))]
             assert await engine.shares("p1", "no-such-render") is None  # after the count
+            # A list of exactly one slice is one script: the slice says nothing follows it.
+            await engine.add_render(_render("r2"), None)
+            for n in range(LIST_SLICE):
+                at = T0 + timedelta(seconds=n)
+                await engine.add_share(
+                    _share(f"t{n}", at, "r2"), f"e{n}", _event("share_created", None, at)
+                )
+            slices.clear()
+            whole = await engine.shares("p1", "r2") or []
+            assert (len(whole), slices) == (LIST_SLICE, [LIST_SLICE])
+        finally:
+            await engine.wipe()
+            await engine.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_share_is_kept_and_indexed_after_redis_forgot_its_scripts(redis_url: str) -> None:
+    """The share and its token index go in one round trip; ``NOSCRIPT`` loads and resends."""
+
+    async def scenario() -> None:
+        engine = RedisEngine(redis_url, f"n{uuid.uuid4().hex[:10]}", SMALL)
+        try:
+            await engine.add_project(Project("p1", "One"), "key-1")
+            await engine.add_render(_render(), None)
+            await engine.add_share(_share("s0"), "d0", _event("share_created", None, T0))
+            await engine.client.script_flush()  # as after a restart or a failover
+            kept = await engine.add_share(_share("s1"), "d1", _event("share_created", None, T0))
+            assert kept.sequence == 2
+            found = await engine.share_of_token("d1")
+            assert found is not None and found.id == "s1"
         finally:
             await engine.wipe()
             await engine.aclose()
