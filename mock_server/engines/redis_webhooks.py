@@ -256,10 +256,9 @@ class RedisWebhooks:
         return bool(kept)
 
     async def subscriptions(self, project_id: str) -> list[Subscription]:
-        """One HGETALL, ordered by creation."""
-        found = await self._run(
-            lambda: self._engine.client.hgetall(self._keys(project_id, "hooks")[0])
-        )
+        """One HGETALL (in the turn's shared pipeline), ordered by creation."""
+        key = self._keys(project_id, "hooks")[0]
+        (found,) = await self._engine.batched(lambda pipe: pipe.hgetall(key))
         subscriptions = [decode_subscription(raw) for raw in found.values()]
         return sorted(subscriptions, key=lambda s: (s.created_at, s.id))
 

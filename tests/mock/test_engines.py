@@ -352,7 +352,8 @@ def test_a_share_is_kept_and_indexed_after_redis_forgot_its_scripts(redis_url: s
             kept = await engine.add_share(_share("s1"), "d1", _event("share_created", None, T0))
             assert kept.sequence == 2
             found = await engine.share_of_token("d1")
-            assert found is not None and found.id == "s1"
+            assert found is not None
+            assert found.id == "s1"
         finally:
             await engine.wipe()
             await engine.aclose()

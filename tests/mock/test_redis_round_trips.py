@@ -9,8 +9,6 @@ the background twice a second, so each figure is the fewest seen over a few requ
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,55 +16,9 @@ import httpx
 import pytest
 
 from mock_server.testing import MockProcess, RedisServer, Sandbox
+from tests.support.turn_relay import TurnCountingRelay
 
 SECRET = "7b" * 32
-
-
-class TurnCountingRelay:
-    """A TCP relay to Redis that counts the client's turns across all its connections."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self._upstream = upstream_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._lock = threading.Lock()
-        self.turns = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            server = socket.create_connection(("127.0.0.1", self._upstream))
-            last = ["server"]  # who sent last on this connection
-            for source, sink, side in ((client, server, "client"), (server, client, "server")):
-                threading.Thread(
-                    target=self._pump, args=(source, sink, side, last), daemon=True
-                ).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, side: str, last: list[str]) -> None:
-        while True:
-            try:
-                data = source.recv(1 << 16)
-            except OSError:
-                data = b""
-            if not data:
-                for end in (source, sink):
-                    end.close()
-                return
-            with self._lock:
-                if side == "client" and last[0] != "client":
-                    self.turns += 1
-                last[0] = side
-            try:
-                sink.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 @pytest.fixture(scope="module")
