@@ -23,6 +23,7 @@ from mock_server.http.handlers import exception_handlers
 from mock_server.http.middleware import RequestGate
 from mock_server.http.routes import api_routes
 from mock_server.model.ids import ShareTokenMinter
+from mock_server.operations import background
 from mock_server.operations.store import MisconfiguredError, Store
 from mock_server.operations.traffic import Traffic
 from mock_server.operations.validation import RequestValidator
@@ -78,10 +79,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (keeper, dispatcher):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await background.stop([keeper, dispatcher])
             await store.aclose()
 
     app = Starlette(

@@ -169,7 +169,8 @@ class Breaker:
     async def _quick_probe(self, ping: Callable[[], Awaitable[None]]) -> None:
         token = _PROBING.set(True)
         try:
-            await asyncio.wait_for(ping(), QUICK_PROBE_SECONDS)
+            async with asyncio.timeout(QUICK_PROBE_SECONDS):  # unlike wait_for, keeps a cancel
+                await ping()
             self.reset()
         except (StoreUnavailable, TimeoutError):
             pass  # still down: check() answers the outage

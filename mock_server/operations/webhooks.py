@@ -45,6 +45,7 @@ from mock_server.model.webhooks import (
     resent,
     signature,
 )
+from mock_server.operations import background
 from mock_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -280,8 +281,11 @@ class Webhooks:
                 pass  # the store's keeper reports the outage; the work waits in the store
             except Exception:  # one bad record must not stop every project's deliveries
                 _log.exception("Webhook dispatch failed; trying again")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns a wake-up that
+            # lands with a cancellation and drops the cancellation, and the worker never stops.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), TICK_SECONDS)
+                async with asyncio.timeout(TICK_SECONDS):
+                    await self._kick.wait()
 
     async def _look(self, project_id: str) -> None:
         """Claim and start the project's due work; say when to look at it next."""
@@ -400,10 +404,6 @@ class Webhooks:
 
     async def aclose(self) -> None:
         """Stop the attempts in flight (their leases run out) and close the client."""
-        for task in list(self._attempts):
-            task.cancel()
-        for task in list(self._attempts):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await background.stop(list(self._attempts))
         if self._client is not None:
             await self._client.aclose()

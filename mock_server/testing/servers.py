@@ -220,16 +220,17 @@ class MockProcess:
     def _wait_until_up(self, timeout: float) -> str:
         assert self._process is not None
         assert self._process.stdout is not None
-        first = self._process.stdout.readline()
-        if not first.startswith("Craftkit mock:"):
-            # Read the rest through the same buffer readline filled (communicate would not).
-            rest = self._process.stdout.read()
+        # Up to the banner (a log line may come first: uvicorn's, at --log-level info); a
+        # mock that exits before printing it did not start.
+        for line in self._process.stdout:
+            self._lines.append(line)
+            if line.startswith("Craftkit mock:"):
+                self.url = line.split()[2]
+                break
+        else:
             self._process.wait(timeout=timeout)
-            self._lines.extend((first + rest).splitlines(keepends=True))
-            raise RuntimeError(f"the mock did not start: {first}{rest}")
-        self.url = first.split()[2]
+            raise RuntimeError(f"the mock did not start: {self.output()}")
         # Keep reading what it prints, or a full pipe would stop it mid-request.
-        self._lines.append(first)
         drain = threading.Thread(
             target=self._lines.extend, args=(self._process.stdout,), daemon=True
         )

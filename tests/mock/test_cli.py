@@ -50,6 +50,18 @@ def test_a_mock_process_that_does_not_start_says_what_it_printed() -> None:
     assert not mock.running
 
 
+def test_a_mock_process_that_logs_before_its_banner_starts() -> None:
+    """At ``--log-level info`` uvicorn's own line comes before the banner.
+
+    Taken for a failed start, it had the helper read on until the running mock closed its
+    output: for ever.
+    """
+    mock = MockProcess("--log-level", "info")
+    with mock as url:
+        assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    assert "Uvicorn running on" in mock.output()
+
+
 def test_mock_refuses_a_missing_seed_file_with_exit_2() -> None:
     before = dict(os.environ)
     result = CliRunner().invoke(
