@@ -14,6 +14,7 @@ deadlines, and malformed requests answered in the envelope. ``MockProcess`` runs
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import os
@@ -34,6 +35,37 @@ from mock_server.http.protocol import http_protocol
 from mock_server.settings import Settings
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, woken the moment it is asked to stop.
+
+    uvicorn looks at ``should_exit`` on a tick every 0.1 s; a suite that serves a mock per
+    test waited for that tick at every stop.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._asked = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        """Tick as uvicorn does (the Date header, ``should_exit``); a stop request ends a wait."""
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._asked.wait()
+
+    def ask_to_stop(self) -> None:
+        """From any thread: stop serving (at once if the loop is running, else at its start)."""
+        self.should_exit = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._asked.set)
+
+
 class ThreadedServer:
     """A uvicorn server on 127.0.0.1 in a daemon thread."""
 
@@ -52,7 +84,7 @@ class ThreadedServer:
             lifespan="on",
             proxy_headers=False,  # the mock decides whether to trust X-Forwarded-For
         )
-        self._server = uvicorn.Server(config)
+        self._server = _PromptServer(config)
         self._thread = threading.Thread(target=self._server.run, name="mock-server", daemon=True)
         self.base_url = ""
 
@@ -70,7 +102,7 @@ class ThreadedServer:
 
     def stop(self) -> None:
         """Ask the server to finish and wait for its thread."""
-        self._server.should_exit = True
+        self._server.ask_to_stop()
         self._thread.join(timeout=10)
 
 

@@ -41,6 +41,12 @@ def verify_signature(secret: str | bytes, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
+STOP_POLL_SECONDS = 0.05
+"""How often the serving thread looks for ``close``: how long closing takes at most.
+
+The standard library's default, half a second, was most of a short test's teardown."""
+
+
 class WebhookTimeout(AssertionError):  # noqa: N818  # read as "raise WebhookTimeout"
     """``wait_for`` saw no such delivery in time; the message lists what did arrive."""
 
@@ -188,7 +194,10 @@ class WebhookReceiver:
         """Serve in a daemon thread."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="webhook-receiver", daemon=True
+                target=self._server.serve_forever,
+                args=(STOP_POLL_SECONDS,),
+                name="webhook-receiver",
+                daemon=True,
             )
             self._thread.start()
         return self

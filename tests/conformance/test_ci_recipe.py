@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class WorkflowRun:
     """A local run of one job of a workflow file."""
 
     workspace: Path
+    runner_temp: Path
+    """The runner's temporary folder (``RUNNER_TEMP``), where the recipe installs the suite."""
     secrets: Mapping[str, str]
     overrides: Mapping[str, str] = field(default_factory=dict)
     steps: list[StepOutcome] = field(default_factory=list)
@@ -68,9 +70,9 @@ class WorkflowRun:
     def run_job(self, workflow: Mapping[str, Any], job: str) -> bool:
         """Run the job's steps in order; whether the job succeeded."""
         definition = workflow["jobs"][job]
-        temp = self.workspace.parent / "runner-temp"
+        temp = self.runner_temp
         temp.mkdir(exist_ok=True)
-        summary = temp / "step-summary.md"
+        summary = self.workspace.parent / "step-summary.md"
         base_env = {
             **os.environ,
             **{k: self.expand(str(v)) for k, v in workflow.get("env", {}).items()},
@@ -152,10 +154,11 @@ def toolkit(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"git+file://{repository}"
 
 
-def _run(base_url: str, workspace: Path, toolkit: str) -> WorkflowRun:
-    workspace.mkdir()
+def _run(base_url: str, workspace: Path, runner_temp: Path, toolkit: str) -> WorkflowRun:
+    workspace.mkdir(parents=True)
     run = WorkflowRun(
         workspace,
+        runner_temp,
         secrets={
             "CRAFTKIT_BASE_URL": base_url,
             "CRAFTKIT_API_KEY": ACME_KEY,
@@ -167,40 +170,38 @@ def _run(base_url: str, workspace: Path, toolkit: str) -> WorkflowRun:
     return run
 
 
-@pytest.fixture
-def mock_url() -> Iterator[str]:
-    with serve(create_app(Settings())) as base_url:
-        yield base_url
-
-
 @pytest.mark.slow
-def test_the_recipe_passes_the_mock_and_uploads_both_reports(
-    mock_url: str, tmp_path: Path, toolkit: str
+def test_the_recipe_passes_the_mock_fails_a_broken_deployment_and_uploads_the_reports(
+    tmp_path: Path, toolkit: str
 ) -> None:
-    run = _run(mock_url, tmp_path / "workspace", toolkit)
+    """Two runs of the whole job on one runner, as a repository's runs would go.
+
+    The second finds the first's installed suite in ``RUNNER_TEMP`` (a runner keeps its tool
+    folder), so its install step runs as written but builds nothing new.
+    """
+    runner_temp = tmp_path / "runner-temp"
+    with serve(create_app(Settings())) as mock_url:
+        run = _run(mock_url, tmp_path / "passing" / "workspace", runner_temp, toolkit)
     outputs = "\n".join(f"## {s.name}\n{s.output[-1500:]}" for s in run.steps)
     assert run.succeeded, outputs
     assert [s.ran for s in run.steps] == [True] * len(run.steps)
     assert "<testsuite" in (run.workspace / "conformance.xml").read_text()
     report = (run.workspace / "conformance.md").read_text()
-    summary = (run.workspace.parent / "runner-temp" / "step-summary.md").read_text()
+    summary = (run.workspace.parent / "step-summary.md").read_text()
     assert report.strip()
     assert summary == report
 
-
-@pytest.mark.slow
-def test_the_recipe_fails_a_broken_deployment_and_still_uploads_the_reports(
-    tmp_path: Path, toolkit: str
-) -> None:
     variant = next(v for v in VARIANTS if v.breaks == "SHARE-REVOKE-ONCE")
     with serve(variant.build()) as broken:
-        run = _run(broken, tmp_path / "workspace", toolkit)
+        run = _run(broken, tmp_path / "failing" / "workspace", runner_temp, toolkit)
     assert not run.succeeded
-    check, summary, upload = run.steps[-3:]
+    install, check, summary_step, upload = run.steps[-4:]
+    assert install.ran
+    assert install.returncode == 0, install.output[-2000:]
     assert check.ran
     assert check.returncode == 1, check.output[-2000:]
-    assert summary.ran  # if: always()
-    assert summary.returncode == 0
+    assert summary_step.ran  # if: always()
+    assert summary_step.returncode == 0
     assert upload.ran
     assert upload.returncode == 0, upload.output
     assert "SHARE-REVOKE-ONCE" in (run.workspace / "conformance.md").read_text()
